@@ -1,0 +1,148 @@
+"""The `sparring` command: run rounds, list environments, evaluate a checkpoint."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Iterator, List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sparring.errors import SparringError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Make a language model better at a skill by self-play rounds, without human labels.")
+console = Console()
+RUNS = Path("runs")
+
+
+def _quiet_libraries() -> None:
+    """Our own progress bars and tables are the output; silence the libraries' chatter."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    warnings.filterwarnings("ignore")
+    import datasets
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    datasets.utils.logging.set_verbosity_error()
+    datasets.disable_progress_bars()
+
+
+@contextmanager
+def _user_errors(resume_hint: Path | None = None) -> Iterator[None]:
+    try:
+        yield
+    except SparringError as e:
+        console.print(f"[bold red]error:[/] {e}")
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        hint = f" Continue with: sparring run --resume --out {resume_hint}" if resume_hint else ""
+        console.print(f"\n[yellow]interrupted.[/] Everything finished so far is stored.{hint}")
+        raise typer.Exit(130) from None
+
+
+def _latest_run() -> Path:
+    runs = sorted((p for p in RUNS.glob("*") if (p / "config.toml").exists()), key=lambda p: p.stat().st_mtime)
+    if not runs:
+        raise SparringError(f"no run under {RUNS}/ to resume; name one with --out")
+    return runs[-1]
+
+
+@app.command()
+def run(
+    config: Optional[Path] = typer.Argument(None, help="TOML config (defaults < file < --set)"),
+    out: Optional[Path] = typer.Option(None, "--out", help="run directory [default: runs/<name>-<time>]"),
+    overrides: List[str] = typer.Option([], "--set", help="override a config key: --set rollout.temperature=0.7"),
+    resume: bool = typer.Option(False, "--resume", help="continue a run (--out, else the latest) from its first incomplete stage"),
+) -> None:
+    """Run self-play rounds: rollout, build, train, evaluate, report."""
+    from sparring.config import apply_overrides, build_config, load_config, save_config
+    from sparring.rundir import RunDir, code_version
+
+    root = out
+    with _user_errors(resume_hint=out):
+        if resume:
+            if config is not None:
+                raise SparringError("--resume continues with the run's saved config; drop the CONFIG argument")
+            root = out or _latest_run()
+            run_dir = RunDir.open(root)
+            saved = run_dir.config()
+            cfg = build_config(apply_overrides(saved.model_dump(mode="json"), overrides))
+            changed = [k for k, v in cfg.model_dump().items() if v != saved.model_dump()[k] and k != "rounds"]
+            if changed:
+                raise SparringError(f"--resume keeps the run's config; only 'rounds' may change (asked to change: "
+                                    f"{', '.join(changed)})")
+            if cfg.rounds != saved.rounds:
+                save_config(cfg, run_dir.config_path, code_version())
+        else:
+            cfg = load_config(config, overrides)
+            from sparring.loop import check_run_config
+
+            check_run_config(cfg)
+            root = out or RUNS / f"{cfg.name}-{datetime.now():%Y%m%d-%H%M%S}"
+            run_dir = RunDir.create(root, cfg)
+    with _user_errors(resume_hint=root):
+        _quiet_libraries()
+        from sparring import loop
+
+        console.print(f"run directory: [bold]{root}[/]")
+        history = loop.run(cfg, run_dir, console)
+        first, last = history[0]["eval"]["accuracy"], history[-1]["eval"]["accuracy"]
+        console.print(f"held-out accuracy: round 0 {100 * first:.1f}% -> round {history[-1]['round']} "
+                      f"{100 * last:.1f}% ({100 * (last - first):+.1f} points). Results in {root}/")
+
+
+@app.command()
+def envs() -> None:
+    """List the registered environments."""
+    from sparring.envs import ENVS
+
+    table = Table("id", "levels", "description")
+    for env_id in ENVS.ids():
+        levels = getattr(ENVS.load(env_id), "levels", None)
+        table.add_row(env_id, f"{levels[0]}..{levels[-1]}" if levels else "-", ENVS.entry(env_id).description)
+    console.print(table)
+
+
+@app.command("eval")
+def eval_(
+    checkpoint: str = typer.Argument(..., help="checkpoint directory, hub id, or smollm2-135m-instruct"),
+    env: str = typer.Option(..., "--env", help="environment id, e.g. arithmetic-v0"),
+    n: int = typer.Option(50, "--n", min=1, help="held-out problems per level"),
+    levels: Optional[str] = typer.Option(None, "--levels", help="comma-separated levels [default: all]"),
+    max_new_tokens: int = typer.Option(48, "--max-new-tokens", min=1),
+    batch_size: int = typer.Option(64, "--batch-size", min=1),
+) -> None:
+    """Held-out accuracy of any checkpoint (greedy; the same problems every run uses)."""
+    with _user_errors():
+        from sparring.envs import ENVS
+
+        env_levels = getattr(ENVS.load(env), "levels", None)
+        chosen = [int(x) for x in levels.split(",")] if levels else list(env_levels or [])
+        bad = [lv for lv in chosen if lv not in (env_levels or [])]
+        if bad or not chosen:
+            raise SparringError(f"{env} has levels {list(env_levels or [])}; asked for {chosen}")
+        _quiet_libraries()
+        from sparring.evaluate import evaluate, heldout_set
+        from sparring.models import load_backend
+        from sparring.report import progress_bar
+
+        backend = load_backend("transformers", checkpoint, batch_size=batch_size)
+        heldout = heldout_set(env, chosen, n)
+        with progress_bar(console, "evaluate", len(heldout)) as bar:
+            result = evaluate(backend, env, heldout, max_new_tokens, {"run_id": "eval", "round": 0}, on_finished=bar)
+        table = Table("level", "accuracy %", title=f"{checkpoint} on {env} (greedy, {n} per level)")
+        for lv, acc in result["accuracy_by_level"].items():
+            table.add_row(lv, f"{100 * acc:.1f}")
+        table.add_row("mean", f"{100 * result['accuracy']:.1f}")
+        console.print(table)
+
+
+if __name__ == "__main__":
+    app()

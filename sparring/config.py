@@ -1,0 +1,133 @@
+"""Run configuration: pydantic models read from TOML; defaults < file < --set overrides."""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from sparring.errors import ConfigError
+from sparring.models.paths import DEFAULT_MODEL
+from sparring.recipes.rest_em import RestEMConfig
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BackendConfig(_Section):
+    name: str = "transformers"
+    dtype: str = Field("bfloat16", pattern="^(bfloat16|float16|float32)$")
+    batch_size: int = Field(64, ge=1, description="rows per forward pass")
+
+
+class RolloutConfig(_Section):
+    problems_per_round: int = Field(96, ge=1)
+    samples_per_problem: int = Field(4, ge=1, description="k: samples per problem")
+    temperature: float = Field(0.8, ge=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    max_new_tokens: int = Field(48, ge=1)
+    max_in_flight: int = Field(256, ge=1, description="episodes open at once")
+
+
+class CurriculumConfig(_Section):
+    levels: list[int] = Field(default_factory=lambda: list(range(1, 9)), min_length=1)
+    band: tuple[float, float] = (0.2, 0.8)
+
+    @model_validator(mode="after")
+    def _band_ordered(self):
+        lo, hi = self.band
+        if not 0 <= lo < hi <= 1:
+            raise ValueError(f"band must satisfy 0 <= low < high <= 1, got {list(self.band)}")
+        return self
+
+
+class EvalConfig(_Section):
+    levels: list[int] = Field(default_factory=lambda: [1, 2, 3, 4], min_length=1)
+    problems_per_level: int = Field(50, ge=1)
+    max_new_tokens: int = Field(48, ge=1)
+
+
+class RunConfig(_Section):
+    name: str = "run"
+    seed: int = 0
+    rounds: int = Field(3, ge=0, description="training rounds after round 0 (the base model)")
+    env: str = "arithmetic-v0"
+    model: str = Field(DEFAULT_MODEL, description="checkpoint directory, hub id, or the embedded default")
+    recipe: str = "rest-em"
+    backend: BackendConfig = Field(default_factory=BackendConfig)
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    rest_em: RestEMConfig = Field(default_factory=RestEMConfig)
+
+
+def _check_keys(data: dict[str, Any], model: type[BaseModel], prefix: str = "") -> None:
+    """Fail on the first unknown key, naming it and the valid keys at its level."""
+    fields = model.model_fields
+    for key, value in data.items():
+        if key not in fields:
+            close = difflib.get_close_matches(key, fields, n=1)
+            hint = f" Did you mean '{prefix}{close[0]}'?" if close else ""
+            where = f" in [{prefix.rstrip('.')}]" if prefix else ""
+            raise ConfigError(f"unknown config key '{prefix}{key}'.{hint} Valid keys{where}: {', '.join(fields)}")
+        sub = fields[key].annotation
+        if isinstance(value, dict) and isinstance(sub, type) and issubclass(sub, BaseModel):
+            _check_keys(value, sub, f"{prefix}{key}.")
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """'rollout.temperature=0.7' -> (['rollout', 'temperature'], 0.7); values are TOML, else strings."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set takes key=value (like rollout.temperature=0.7), got {item!r}")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return key.strip().split("."), value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    for item in overrides:
+        path, value = parse_override(item)
+        node = data
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {item!r}: '{part}' is a value, not a section")
+        node[path[-1]] = value
+    return data
+
+
+def build_config(data: dict[str, Any]) -> RunConfig:
+    _check_keys(data, RunConfig)
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as e:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors())
+        raise ConfigError(f"invalid config: {problems}") from None
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(path)!r} does not exist") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {e}") from None
+
+
+def load_config(path: Path | None = None, overrides: list[str] | None = None) -> RunConfig:
+    data = read_toml(path) if path is not None else {}
+    return build_config(apply_overrides(data, overrides or []))
+
+
+def save_config(cfg: RunConfig, path: Path, code_version: str) -> None:
+    text = tomli_w.dumps(cfg.model_dump(mode="json"))
+    path.write_text(f"# resolved config (defaults < file < --set), sparring {code_version}\n{text}")

@@ -1,0 +1,43 @@
+"""Curriculum: each round, the difficulty mix that keeps the training pass rate inside a band.
+
+A level is *mastered* when its latest measured pass rate is above the band, *too hard* when below,
+*in band* otherwise, and *unknown* until a round has sampled it. Each round trains on every in-band
+level plus one probe: the easiest level above them that is not mastered, so the mix moves up as the
+model improves. With no in-band level, the probe alone is the easiest non-mastered level. With every
+level mastered, the hardest level is kept.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Iterable, Mapping, Sequence
+
+from sparring.types import Episode
+
+
+def choose_levels(pass_rates: Mapping[int, float], levels: Sequence[int], band: tuple[float, float]) -> list[int]:
+    lo, hi = band
+    ordered = sorted(levels)
+    in_band = [lv for lv in ordered if lv in pass_rates and lo <= pass_rates[lv] <= hi]
+    floor = max(in_band) if in_band else float("-inf")
+    probe = next((lv for lv in ordered if lv > floor and lv not in in_band
+                  and not pass_rates.get(lv, 0.0) > hi), None)
+    chosen = in_band + ([probe] if probe is not None else [])
+    return chosen or [ordered[-1]]
+
+
+def pass_rates_by_level(episodes: Iterable[Episode]) -> dict[int, float]:
+    """Mean seat-0 reward per difficulty level (episodes without a level are left out)."""
+    totals: dict[int, list[float]] = defaultdict(list)
+    for e in episodes:
+        if "level" in e.tags:
+            totals[e.tags["level"]].append(e.rewards[0] if e.rewards else 0.0)
+    return {lv: sum(rs) / len(rs) for lv, rs in sorted(totals.items())}
+
+
+def latest_pass_rates(history: Iterable[Mapping[int, float]]) -> dict[int, float]:
+    """Merge rounds' measurements, later rounds overriding earlier ones level by level."""
+    merged: dict[int, float] = {}
+    for rates in history:
+        merged.update(rates)
+    return merged

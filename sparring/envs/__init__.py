@@ -1,0 +1,31 @@
+"""Environment registry. Registering an env here is what gets it contract-tested (tests/envs)."""
+
+from __future__ import annotations
+
+import re
+
+from sparring.envs.base import Env
+from sparring.envs.check import EnvContractError, check_env
+from sparring.registry import Registry
+
+ENVS: Registry[Env] = Registry("environment")
+
+ENVS.register(
+    "arithmetic-v0",
+    "sparring.envs.arithmetic:ArithmeticEnv",
+    "procedural +, -, * problems at 8 difficulty levels, verified exactly",
+)
+
+
+def env_version(env_id: str) -> int:
+    match = re.fullmatch(r".+-v(\d+)", env_id)
+    if not match:
+        raise ValueError(f"env ids end in a version, like 'arithmetic-v0'; got {env_id!r}")
+    return int(match.group(1))
+
+
+def make_env(env_id: str, **kwargs) -> Env:
+    return ENVS.make(env_id, **kwargs)
+
+
+__all__ = ["ENVS", "Env", "EnvContractError", "check_env", "env_version", "make_env"]

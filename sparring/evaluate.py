@@ -1,0 +1,67 @@
+"""Held-out evaluation: a fixed problem set, greedy decoding, accuracy per difficulty level."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+from sparring.engine import EpisodeSpec, run_episodes
+from sparring.models.base import Backend
+from sparring.store import EpisodeStore
+from sparring.types import Episode, SamplingParams
+
+# Training seeds are drawn below 10**12 (see loop.py); held-out seeds start here, so the two never meet.
+HELDOUT_SEED_BASE = 10**12
+
+
+def heldout_set(env_id: str, levels: Sequence[int], per_level: int) -> list[dict[str, Any]]:
+    """The same problems for every run and checkpoint of an env, so accuracies compare across runs."""
+    from sparring.envs import make_env
+
+    items = []
+    for level in levels:
+        env = make_env(env_id, level=level)
+        for i in range(per_level):
+            seed = HELDOUT_SEED_BASE + level * 1_000_000 + i
+            request = env.reset(seed)
+            items.append({"level": level, "seed": seed, "prompt": request.messages[-1].content})
+    return items
+
+
+def write_heldout(path: Path, items: list[dict[str, Any]]) -> None:
+    path.write_text("".join(json.dumps(item) + "\n" for item in items))
+
+
+def read_heldout(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def evaluate(backend: Backend, env_id: str, heldout: list[dict[str, Any]], max_new_tokens: int,
+             provenance: dict[str, Any], store: EpisodeStore | None = None, on_finished=None) -> dict[str, Any]:
+    """Greedy accuracy per level on `heldout`; episodes already in `store` for this round are reused."""
+    round_ = provenance.get("round", 0)
+    done = store.episodes(round_, "eval") if store is not None else []
+    done_ids = {e.id for e in done}
+    specs = [
+        EpisodeSpec(id=f"{provenance.get('run_id', 'eval')}/r{round_}/eval/{i}", env_id=env_id, seed=item["seed"],
+                    policies=("policy",), env_kwargs={"level": item["level"]},
+                    tags={"stage": "eval", "level": item["level"]})
+        for i, item in enumerate(heldout)
+    ]
+    todo = [s for s in specs if s.id not in done_ids]
+    for e in done:
+        if on_finished is not None:
+            on_finished(e)
+    episodes = done + run_episodes(todo, {"policy": backend}, SamplingParams(temperature=0.0, max_new_tokens=max_new_tokens),
+                                   provenance, store=store, on_finished=on_finished)
+    return accuracy_by_level(episodes)
+
+
+def accuracy_by_level(episodes: Sequence[Episode]) -> dict[str, Any]:
+    from sparring.curriculum import pass_rates_by_level
+
+    by_level = pass_rates_by_level(episodes)
+    return {"accuracy_by_level": {str(k): v for k, v in by_level.items()},
+            "accuracy": sum(by_level.values()) / len(by_level) if by_level else 0.0,
+            "episodes": len(episodes)}

@@ -1,0 +1,163 @@
+"""The round loop, top to bottom: rollout -> build -> train -> evaluate -> report, once per round.
+
+Round 0 evaluates the base model. Round r >= 1 samples with round r-1's model, keeps the verified
+samples, fine-tunes, and evaluates the result. Every stage's output lands in the run directory as
+soon as it exists, so `--resume` continues from the first incomplete stage and never repeats or
+loses a stored episode.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+
+from datasets import Dataset
+from rich.console import Console
+
+from sparring.config import RunConfig
+from sparring.curriculum import choose_levels, latest_pass_rates, pass_rates_by_level
+from sparring.engine import EpisodeSpec, run_episodes
+from sparring.envs import ENVS, make_env
+from sparring.errors import SparringError
+from sparring.evaluate import evaluate, heldout_set, read_heldout, write_heldout
+from sparring.models import load_backend
+from sparring.models.paths import check_model
+from sparring.recipes import RECIPES
+from sparring.report import progress_bar, rounds_table
+from sparring.rundir import RunDir, code_version
+from sparring.store import EpisodeStore
+from sparring.types import SamplingParams
+
+TRAIN_SEED_LIMIT = 10**12  # held-out seeds start at evaluate.HELDOUT_SEED_BASE, above every training seed
+
+
+def run(cfg: RunConfig, run_dir: RunDir, console: Console) -> list[dict[str, Any]]:
+    check_run_config(cfg)
+    recipe = RECIPES.load(cfg.recipe)
+    recipe_cfg = getattr(cfg, recipe.config_key)
+    store = EpisodeStore(run_dir.episodes_path)
+    if not run_dir.heldout_path.exists():
+        write_heldout(run_dir.heldout_path, heldout_set(cfg.env, cfg.eval.levels, cfg.eval.problems_per_level))
+    heldout = read_heldout(run_dir.heldout_path)
+    history = [run_dir.metrics(r) for r in range(cfg.rounds + 1) if run_dir.is_complete(r)]
+    if history:
+        console.print(rounds_table(history))
+    policy = None  # the backend of the latest model, loaded once per round
+    for r in range(cfg.rounds + 1):
+        if run_dir.is_complete(r):
+            continue
+        console.rule(f"round {r}" + (" (base model)" if r == 0 else ""))
+        seconds: dict[str, float] = {}
+        provenance = {"run_id": run_dir.run_id, "round": r, "code_version": code_version()}
+        metrics: dict[str, Any] = {"round": r}
+        if r == 0:
+            model = cfg.model
+        else:
+            policy = policy or _load(cfg, model_of_round(cfg, run_dir, r - 1))
+            start = time.time()
+            measured = ({int(lv): rate for lv, rate in m["rollout"]["pass_rate_by_level"].items()}
+                        for m in history if "rollout" in m)
+            levels = choose_levels(latest_pass_rates(measured), cfg.curriculum.levels, cfg.curriculum.band)
+            episodes = rollout(cfg, r, levels, policy, store, provenance, console)
+            seconds["rollout"] = time.time() - start
+            metrics["rollout"] = rollout_metrics(episodes, levels, seconds["rollout"])
+
+            start = time.time()
+            rows = build_dataset(recipe, recipe_cfg, episodes, run_dir.dataset_path(r))
+            seconds["build"] = time.time() - start
+            if not rows:
+                raise SparringError(f"round {r}: no verified sample to train on; raise rollout.samples_per_problem "
+                                    "or rollout.problems_per_round, or start the curriculum at easier levels")
+            metrics["dataset"] = {"rows": len(rows), "problems": len({(x["env_id"], x["seed"]) for x in rows})}
+
+            policy = None  # the rollout model is done: free it before training loads its own copy
+            checkpoint = run_dir.checkpoint_path(r)
+            if not checkpoint.exists():
+                with progress_bar(console, "train") as bar:
+                    result = recipe.train(model_of_round(cfg, run_dir, r - 1), rows, recipe_cfg, checkpoint,
+                                          seed=cfg.seed + r, progress=bar)
+                seconds["train"] = result.seconds
+                metrics["train"] = {"losses": result.losses, "steps": len(result.losses)}
+            model = str(checkpoint)
+        policy = policy or _load(cfg, model)
+        start = time.time()
+        with progress_bar(console, "evaluate", len(heldout)) as bar:
+            metrics["eval"] = evaluate(policy, cfg.env, heldout, cfg.eval.max_new_tokens, provenance, store, bar)
+        seconds["eval"] = time.time() - start
+        metrics.update(model=model, seconds=seconds)
+        run_dir.write_metrics(r, metrics)
+        history.append(metrics)
+        console.print(rounds_table(history))
+    store.close()
+    return history
+
+
+def check_run_config(cfg: RunConfig) -> None:
+    """Fail before any work on what the config names but cannot exist."""
+    check_model(cfg.model)
+    ENVS.entry(cfg.env)  # unknown env id: fails with the closest ids
+    RECIPES.entry(cfg.recipe)
+    env_levels = getattr(ENVS.load(cfg.env), "levels", None)
+    for name, levels in (("curriculum.levels", cfg.curriculum.levels), ("eval.levels", cfg.eval.levels)):
+        bad = [lv for lv in levels if env_levels is None or lv not in env_levels]
+        if bad:
+            raise SparringError(f"{name}: {cfg.env} has no level(s) {bad}; its levels are {list(env_levels or [])}")
+
+
+def model_of_round(cfg: RunConfig, run_dir: RunDir, r: int) -> str:
+    return cfg.model if r == 0 else str(run_dir.checkpoint_path(r))
+
+
+def _load(cfg: RunConfig, model: str):
+    return load_backend(cfg.backend.name, model, dtype=cfg.backend.dtype, batch_size=cfg.backend.batch_size)
+
+
+def rollout_specs(cfg: RunConfig, r: int, levels: list[int], run_id: str) -> list[EpisodeSpec]:
+    """k samples of each of the round's problems, the problems spread evenly over `levels`."""
+    rng = random.Random(f"{cfg.seed}/round{r}")
+    specs = []
+    for p in range(cfg.rollout.problems_per_round):
+        level, seed = levels[p % len(levels)], rng.randrange(TRAIN_SEED_LIMIT)
+        for k in range(cfg.rollout.samples_per_problem):
+            specs.append(EpisodeSpec(
+                id=f"{run_id}/r{r}/train/{p}/{k}", env_id=cfg.env, seed=seed, policies=("policy",),
+                env_kwargs={"level": level}, tags={"stage": "train", "level": level, "problem": p, "sample": k}))
+    return specs
+
+
+def rollout(cfg: RunConfig, r: int, levels: list[int], policy, store: EpisodeStore, provenance, console):
+    specs = rollout_specs(cfg, r, levels, provenance["run_id"])
+    stored = store.ids(r, "train")
+    todo = [s for s in specs if s.id not in stored]
+    sampling = SamplingParams(temperature=cfg.rollout.temperature, top_p=cfg.rollout.top_p,
+                              max_new_tokens=cfg.rollout.max_new_tokens, seed=cfg.seed * 1000 + r)
+    with progress_bar(console, "rollout", len(specs)) as bar:
+        bar.advance(len(specs) - len(todo))
+        run_episodes(todo, {"policy": policy}, sampling, provenance, store=store,
+                     max_in_flight=cfg.rollout.max_in_flight, on_finished=bar)
+    return store.episodes(r, "train")
+
+
+def rollout_metrics(episodes, levels: list[int], seconds: float) -> dict[str, Any]:
+    rates = pass_rates_by_level(episodes)
+    tokens = sum(len(t.completion.token_ids) for e in episodes for t in e.turns)
+    return {
+        "levels": levels, "episodes": len(episodes),
+        "pass_rate": sum(e.rewards[0] for e in episodes) / max(1, len(episodes)),
+        "pass_rate_by_level": {str(k): v for k, v in rates.items()},
+        "illegal": sum(not t.legal for e in episodes for t in e.turns),
+        "tokens": tokens, "tokens_per_s": tokens / seconds if seconds else None,
+    }
+
+
+def build_dataset(recipe, recipe_cfg, episodes, path) -> list[dict[str, Any]]:
+    if path.exists():
+        return Dataset.from_parquet(str(path)).to_list()
+    rows = recipe.build(episodes, recipe_cfg)
+    if rows:  # written only when complete (temp file, then rename)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        Dataset.from_list(rows).to_parquet(str(tmp))
+        tmp.rename(path)
+    return rows

@@ -1,0 +1,18 @@
+"""Backend registry: how a policy is served. The transformers backend is the default."""
+
+from __future__ import annotations
+
+from sparring.models.base import Backend
+from sparring.models.paths import DEFAULT_MODEL, resolve_model
+from sparring.registry import Registry
+
+BACKENDS: Registry[Backend] = Registry("backend")
+BACKENDS.register("transformers", "sparring.models.transformers_backend:TransformersBackend",
+                  "Hugging Face transformers, batched and left-padded (CPU or GPU)")
+
+
+def load_backend(name: str, model: str, **kwargs) -> Backend:
+    return BACKENDS.make(name, model=model, **kwargs)
+
+
+__all__ = ["BACKENDS", "Backend", "DEFAULT_MODEL", "load_backend", "resolve_model"]

@@ -1,0 +1,16 @@
+"""The backend protocol: how the round asks a policy for text."""
+
+from __future__ import annotations
+
+from typing import Protocol, Sequence
+
+from sparring.types import Completion, Message, SamplingParams
+
+
+class Backend(Protocol):
+    model_id: str  # what the model is: path or hub id
+    checkpoint_hash: str  # which weights exactly: goes into every episode's provenance
+
+    def generate(self, prompts: Sequence[Sequence[Message]], params: SamplingParams) -> list[list[Completion]]:
+        """`params.n` completions for each prompt, in prompt order, as one batched call."""
+        ...

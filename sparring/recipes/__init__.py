@@ -1,0 +1,10 @@
+"""Recipe registry."""
+
+from sparring.recipes.base import Recipe, TrainResult
+from sparring.registry import Registry
+
+RECIPES: Registry[Recipe] = Registry("recipe")
+RECIPES.register("rest-em", "sparring.recipes.rest_em:RECIPE",
+                 "rejection-sampling SFT (ReST-EM / STaR / RFT): fine-tune on verified samples")
+
+__all__ = ["RECIPES", "Recipe", "TrainResult"]

@@ -1,0 +1,60 @@
+"""What the user sees: progress bars during long stages and a table after every round."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
+
+from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
+from rich.table import Table
+
+
+class Tracker:
+    """Advances one progress bar; callable, so it can be an engine's `on_finished` hook."""
+
+    def __init__(self, progress: Progress, task):
+        self._progress, self._task = progress, task
+
+    def start(self, total: int) -> None:
+        self._progress.update(self._task, total=total)
+
+    def advance(self, n: int = 1, loss: float | None = None) -> None:
+        note = f"loss {loss:.3f}" if loss is not None else ""
+        self._progress.update(self._task, advance=n, note=note)
+
+    def __call__(self, _episode) -> None:
+        self.advance()
+
+
+@contextmanager
+def progress_bar(console: Console, description: str, total: int | None = None) -> Iterator[Tracker]:
+    with Progress(TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[note]}"),
+                  console=console) as progress:
+        yield Tracker(progress, progress.add_task(description, total=total, note=""))
+
+
+def _pct(x: float | None) -> str:
+    return "" if x is None else f"{100 * x:.1f}"
+
+
+def rounds_table(history: Sequence[dict[str, Any]]) -> Table:
+    levels = sorted({int(k) for m in history for k in m["eval"]["accuracy_by_level"]})
+    table = Table(title="held-out accuracy % (greedy) per level, and what each round trained on")
+    table.add_column("round", justify="right")
+    for lv in levels:
+        table.add_column(f"L{lv}", justify="right")
+    for name in ("mean", "trained on", "pass %", "rows", "loss", "rollout s", "train s", "eval s"):
+        table.add_column(name, justify="right")
+    for m in history:
+        acc, rollout, train, secs = m["eval"]["accuracy_by_level"], m.get("rollout", {}), m.get("train", {}), m["seconds"]
+        table.add_row(
+            str(m["round"]), *(_pct(acc.get(str(lv))) for lv in levels), _pct(m["eval"]["accuracy"]),
+            ",".join(f"L{lv}" for lv in rollout.get("levels", [])) or "-",
+            _pct(rollout.get("pass_rate")), str(m.get("dataset", {}).get("rows", "-")),
+            f"{train['losses'][0]:.2f}→{train['losses'][-1]:.2f}" if train.get("losses") else "-",
+            *(f"{secs[s]:.0f}" if s in secs else "-" for s in ("rollout", "train", "eval")),
+        )
+    return table

@@ -1,0 +1,100 @@
+"""The small typed core every stage speaks: messages, sampling, completions, turns and episodes."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Message:
+    role: str
+    content: str
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    temperature: float = 0.8  # 0 means greedy decoding
+    top_p: float = 1.0
+    max_new_tokens: int = 64
+    n: int = 1
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    token_ids: tuple[int, ...]
+    finish_reason: str  # "stop" (end of sequence or stop string) or "length"
+    # Not filled by sampling (keeping per-token scores costs batch x vocab x steps memory);
+    # recipes that need log-probabilities ask the backend for them separately.
+    logprob_sum: float | None = None
+
+
+@dataclass(frozen=True)
+class TurnRequest:
+    """Whose seat is to act, and the messages that seat sees."""
+
+    seat: int
+    messages: tuple[Message, ...]
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What an env answers to an action: the next request, or the end with rewards per seat."""
+
+    next_request: TurnRequest | None
+    rewards: tuple[float, ...]
+    terminated: bool = False
+    truncated: bool = False
+    legal: bool = True
+    reason: str = ""
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def done(self) -> bool:
+        return self.terminated or self.truncated
+
+
+@dataclass
+class Turn:
+    seat: int
+    prompt: tuple[Message, ...]
+    completion: Completion
+    legal: bool
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Episode:
+    id: str
+    env_id: str
+    env_version: int
+    seed: int
+    policies: tuple[str, ...]  # policy id per seat
+    turns: list[Turn] = field(default_factory=list)
+    rewards: tuple[float, ...] = ()
+    terminated: bool = False
+    truncated: bool = False
+    end_reason: str = ""
+    info: dict[str, Any] = field(default_factory=dict)  # env facts (e.g. difficulty level, answer)
+    tags: dict[str, Any] = field(default_factory=dict)  # what the round asked for (stage, sample index)
+    provenance: dict[str, Any] = field(default_factory=dict)  # run, round, model, sampling, code version
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Episode:
+        turns = [
+            Turn(
+                seat=t["seat"],
+                prompt=tuple(Message(**m) for m in t["prompt"]),
+                completion=Completion(**{**t["completion"], "token_ids": tuple(t["completion"]["token_ids"])}),
+                legal=t["legal"],
+                info=t["info"],
+            )
+            for t in d["turns"]
+        ]
+        return cls(**{**d, "turns": turns, "policies": tuple(d["policies"]), "rewards": tuple(d["rewards"])})
