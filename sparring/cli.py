@@ -18,6 +18,8 @@ from sparring.errors import SparringError
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Make a language model better at a skill by self-play rounds, without human labels.")
 console = Console()
+if not console.is_terminal:  # logs and CI: wide enough for the per-round table
+    console = Console(width=120)
 RUNS = Path("runs")
 
 

@@ -8,6 +8,7 @@ from typing import Any, Iterator, Sequence
 from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
+from rich import box
 from rich.table import Table
 
 
@@ -42,11 +43,12 @@ def _pct(x: float | None) -> str:
 
 def rounds_table(history: Sequence[dict[str, Any]]) -> Table:
     levels = sorted({int(k) for m in history for k in m["eval"]["accuracy_by_level"]})
-    table = Table(title="held-out accuracy % (greedy) per level, and what each round trained on")
+    table = Table(title="held-out accuracy % (greedy) per level, and what each round trained on",
+                  box=box.SIMPLE_HEAD)
     table.add_column("round", justify="right")
     for lv in levels:
         table.add_column(f"L{lv}", justify="right")
-    for name in ("mean", "trained on", "pass %", "rows", "loss", "rollout s", "train s", "eval s"):
+    for name in ("mean", "trained on", "pass %", "rows", "loss", "s roll/train/eval"):
         table.add_column(name, justify="right")
     for m in history:
         acc, rollout, train, secs = m["eval"]["accuracy_by_level"], m.get("rollout", {}), m.get("train", {}), m["seconds"]
@@ -55,6 +57,6 @@ def rounds_table(history: Sequence[dict[str, Any]]) -> Table:
             ",".join(f"L{lv}" for lv in rollout.get("levels", [])) or "-",
             _pct(rollout.get("pass_rate")), str(m.get("dataset", {}).get("rows", "-")),
             f"{train['losses'][0]:.2f}→{train['losses'][-1]:.2f}" if train.get("losses") else "-",
-            *(f"{secs[s]:.0f}" if s in secs else "-" for s in ("rollout", "train", "eval")),
+            "/".join(f"{secs[s]:.0f}" if s in secs else "-" for s in ("rollout", "train", "eval")),
         )
     return table

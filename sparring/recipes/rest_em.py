@@ -75,14 +75,16 @@ def train(base_model: str, rows: list[dict[str, Any]], cfg: RestEMConfig, out: P
     import torch
     from datasets import Dataset
     from peft import LoraConfig
-    from transformers import AutoModelForCausalLM, TrainerCallback
+    from transformers import AutoModelForCausalLM, PrinterCallback, TrainerCallback
     from trl import SFTConfig, SFTTrainer
 
+    from sparring.models.paths import resolve_model
     from sparring.models.transformers_backend import load_tokenizer
 
     if not rows:
         raise ValueError("no training rows: no sample was verified this round")
     started = time.time()
+    base_model = resolve_model(base_model)
     tokenizer = load_tokenizer(base_model)
     tokenizer.padding_side = "right"
     model = AutoModelForCausalLM.from_pretrained(base_model, dtype=torch.float32)
@@ -116,6 +118,7 @@ def train(base_model: str, rows: list[dict[str, Any]], cfg: RestEMConfig, out: P
                            lora_dropout=0.0, task_type="CAUSAL_LM") if cfg.finetune == "lora" else None)
         trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                              peft_config=peft, callbacks=[Track()])
+        trainer.remove_callback(PrinterCallback)  # our progress bar shows the loss instead of raw log dicts
         trainer.train()
         trained = trainer.model.merge_and_unload() if cfg.finetune == "lora" else trainer.model
 

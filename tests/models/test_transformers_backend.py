@@ -1,0 +1,41 @@
+import pytest
+
+from sparring.errors import SparringError
+from sparring.models.paths import check_model
+from sparring.models.transformers_backend import TransformersBackend
+from sparring.types import Message, SamplingParams
+
+SHORT = [Message("user", "hi")]
+LONG = [Message("system", "You are a very careful assistant who answers in full sentences."),
+        Message("user", "Please tell me about the weather in the mountains in winter.")]
+
+
+def test_left_padding_leaves_each_greedy_answer_unchanged(tiny_backend):
+    greedy = SamplingParams(temperature=0, max_new_tokens=6)
+    alone = tiny_backend.generate([SHORT], greedy)[0][0]
+    batched = tiny_backend.generate([LONG, SHORT, LONG], greedy)[1][0]
+    assert batched.token_ids == alone.token_ids and len(alone.token_ids) == 6
+    assert alone.finish_reason == "length"
+
+
+def test_n_samples_per_prompt_in_prompt_order_and_seeded(tiny_backend):
+    params = SamplingParams(temperature=1.0, max_new_tokens=5, n=3, seed=7)
+    first = tiny_backend.generate([SHORT, LONG], params)
+    assert [len(c) for c in first] == [3, 3]
+    assert len({c.token_ids for c in first[0]}) > 1  # samples differ
+    assert tiny_backend.generate([SHORT, LONG], params) == first  # same seed, same samples
+
+
+def test_batches_larger_than_batch_size_are_split_inside_one_call(tiny_model):
+    backend = TransformersBackend(tiny_model, dtype="float32", batch_size=4)
+    out = backend.generate([SHORT] * 10, SamplingParams(temperature=0, max_new_tokens=2))
+    assert len(out) == 10 and backend.generate_calls == 1
+    assert len({c[0].token_ids for c in out}) == 1
+
+
+def test_missing_model_paths_are_clear_errors(tmp_path):
+    with pytest.raises(SparringError, match="does not exist"):
+        check_model(str(tmp_path / "nope"))
+    with pytest.raises(SparringError, match="no config.json"):
+        check_model(str(tmp_path))
+    check_model("HuggingFaceTB/SmolLM2-135M-Instruct")  # a hub id is left to transformers

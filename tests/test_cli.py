@@ -1,0 +1,63 @@
+"""The CLI answers bad input with a clear message, never a traceback."""
+
+import pytest
+from typer.testing import CliRunner
+
+from sparring.cli import app
+
+runner = CliRunner()
+
+
+def _invoke(*args, cwd=None):
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def test_envs_lists_the_registry():
+    code, out = _invoke("envs")
+    assert code == 0 and "arithmetic-v0" in out and "1..8" in out
+
+
+@pytest.mark.parametrize("args,message", [
+    (["run", "--set", "rollout.temprature=0.5"], "unknown config key 'rollout.temprature'"),
+    (["run", "--set", "env=arithmatic-v0"], "Did you mean 'arithmetic-v0'"),
+    (["run", "--set", "model=/no/such/model"], "does not exist"),
+    (["run", "--set", "curriculum.levels=[0, 9]"], "has no level(s) [0, 9]"),
+    (["run", "no-such-config.toml"], "does not exist"),
+    (["run", "--resume", "--out", "no-such-run"], "no run to resume"),
+    (["eval", "/no/such/model", "--env", "arithmetic-v0"], "does not exist"),
+    (["eval", "smollm2-135m-instruct", "--env", "arithmatic-v0"], "Did you mean 'arithmetic-v0'"),
+])
+def test_bad_input_is_a_clear_error(args, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out = _invoke(*args)
+    assert code == 2, out
+    assert message in " ".join(out.split())
+    assert "Traceback" not in out
+    assert not (tmp_path / "runs").exists()  # nothing was started
+
+
+def test_run_then_resume_with_more_rounds_then_refuse_other_changes(tmp_path, tiny_model, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    settings = [f"model='{tiny_model}'", "rounds=0", "eval.levels=[1]", "eval.problems_per_level=2",
+                "eval.max_new_tokens=4", "rollout.problems_per_round=2", "rollout.max_new_tokens=4",
+                "rest_em.min_reward=0.0"]
+    tiny = [arg for s in settings for arg in ("--set", s)]
+    code, out = _invoke("run", "--out", "runs/r", *tiny)
+    assert code == 0, out
+    assert "round 0" in out and (tmp_path / "runs/r/rounds/0/metrics.json").exists()
+    code, out = _invoke("run", "--out", "runs/r", *tiny)
+    assert code == 2 and "already holds a run" in out
+    code, out = _invoke("run", "--resume", "--set", "rollout.temperature=0.1")  # the latest run under runs/
+    assert code == 2 and "only 'rounds' may change (asked to change: rollout)" in " ".join(out.split())
+    code, out = _invoke("run", "--resume", "--set", "rounds=1")
+    assert code == 0, out
+    assert (tmp_path / "runs/r/rounds/1/checkpoint/config.json").exists()
+    assert "rounds = 1" in (tmp_path / "runs/r/config.toml").read_text()
+
+
+def test_eval_prints_accuracy_per_level(tiny_model):
+    code, out = _invoke("eval", tiny_model, "--env", "arithmetic-v0", "--n", "2", "--levels", "1,3",
+                        "--max-new-tokens", "3")
+    assert code == 0, out
+    assert "mean" in out and "0.0" in out

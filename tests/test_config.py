@@ -1,0 +1,56 @@
+import pytest
+
+from sparring.config import RunConfig, load_config, read_toml, save_config
+from sparring.errors import ConfigError
+
+
+def test_precedence_defaults_then_file_then_set(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("rounds = 5\n[rollout]\ntemperature = 0.5\nsamples_per_problem = 2\n")
+    cfg = load_config(path, ["rollout.temperature=0.9", "name=mine"])
+    assert cfg.rounds == 5  # file over default
+    assert cfg.rollout.temperature == 0.9  # --set over file
+    assert cfg.rollout.samples_per_problem == 2
+    assert cfg.rollout.max_new_tokens == RunConfig().rollout.max_new_tokens  # default kept
+    assert cfg.name == "mine"  # a bare word is a string
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (["rollout.temprature=0.5"], "unknown config key 'rollout.temperature'|Did you mean 'rollout.temperature'"),
+    (["rolout.temperature=0.5"], "Valid keys: name, seed, rounds"),
+    (["rounds=many"], "rounds: Input should be a valid integer"),
+    (["curriculum.band=[0.9, 0.1]"], "band must satisfy"),
+    (["rounds"], "--set takes key=value"),
+    (["rounds.x=1"], "'rounds' is a value, not a section"),
+])
+def test_bad_config_names_the_key_and_the_valid_ones(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, overrides)
+
+
+def test_unknown_key_in_a_file_lists_the_section_keys(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("[rest_em]\nlr = 0.1\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert "unknown config key 'rest_em.lr'" in str(err.value) and "learning_rate" in str(err.value)
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.toml")
+    (tmp_path / "bad.toml").write_text("rounds = = 3")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(tmp_path / "bad.toml")
+
+
+def test_resolved_config_round_trips(tmp_path):
+    cfg = load_config(None, ["rollout.temperature=0.6", "curriculum.levels=[2, 3]"])
+    save_config(cfg, tmp_path / "config.toml", "test")
+    assert RunConfig.model_validate(read_toml(tmp_path / "config.toml")) == cfg
+
+
+def test_example_config_is_valid():
+    from pathlib import Path
+
+    load_config(Path(__file__).parents[1] / "examples" / "arithmetic.toml")

@@ -1,0 +1,95 @@
+"""The engine batches every pending request of a policy into one call and survives broken episodes."""
+
+from sparring.engine import EpisodeSpec, run_episodes
+from sparring.envs import make_env
+from sparring.store import EpisodeStore
+from sparring.types import Completion, SamplingParams
+
+
+class ScriptedBackend:
+    """Answers every prompt with `answer(messages)`; records each call's batch size."""
+
+    model_id, checkpoint_hash = "scripted", "none"
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.batches: list[int] = []
+
+    def generate(self, prompts, params):
+        self.batches.append(len(prompts))
+        return [[Completion(self.answer(p), (1, 2), "stop")] for p in prompts]
+
+
+def _solve(messages):
+    problem = messages[1].content.removeprefix("Compute ").split(". End")[0]
+    return f"Answer: {eval(problem)}"
+
+
+def _specs(n, **env_kwargs):
+    return [EpisodeSpec(id=f"e{i}", env_id="arithmetic-v0", seed=i, policies=("p",),
+                        env_kwargs={"level": 2, **env_kwargs}, tags={"stage": "train"}) for i in range(n)]
+
+
+PROVENANCE = {"run_id": "test", "round": 1}
+
+
+def test_one_generate_call_serves_every_episode_in_flight():
+    backend = ScriptedBackend(_solve)
+    episodes = run_episodes(_specs(50), {"p": backend}, SamplingParams(), PROVENANCE, max_in_flight=64)
+    assert backend.batches == [50]
+    assert len(episodes) == 50 and all(e.rewards == (1.0,) and e.terminated for e in episodes)
+
+
+def test_in_flight_limit_refills_as_episodes_finish():
+    backend = ScriptedBackend(_solve)
+    run_episodes(_specs(50), {"p": backend}, SamplingParams(), PROVENANCE, max_in_flight=20)
+    assert backend.batches == [20, 20, 10]
+
+
+def test_multi_turn_episodes_advance_together():
+    backend = ScriptedBackend(lambda m: "no idea")
+    episodes = run_episodes(_specs(30, max_attempts=3), {"p": backend}, SamplingParams(), PROVENANCE)
+    assert backend.batches == [30, 30, 30]  # three turns each, all episodes in every call
+    assert all(len(e.turns) == 3 and not any(t.legal for t in e.turns) and e.rewards == (0.0,) for e in episodes)
+
+
+def test_each_seat_is_served_by_its_own_policy():
+    solver, fool = ScriptedBackend(_solve), ScriptedBackend(lambda m: "1")
+    specs = [EpisodeSpec(id=f"e{i}", env_id="arithmetic-v0", seed=i, policies=("solver" if i % 2 else "fool",),
+                         env_kwargs={"level": 3}, tags={"stage": "train"}) for i in range(10)]
+    episodes = run_episodes(specs, {"solver": solver, "fool": fool}, SamplingParams(), PROVENANCE)
+    assert solver.batches == [5] and fool.batches == [5]
+    assert {e.id: e.rewards[0] for e in episodes} == {f"e{i}": float(i % 2) for i in range(10)}
+
+
+def test_an_exception_inside_one_episode_never_kills_the_run(tmp_path):
+    backend = ScriptedBackend(lambda m: None if "7" in m[1].content else _solve(m))  # None crashes env.step
+    specs = _specs(40) + [EpisodeSpec(id="bad-level", env_id="arithmetic-v0", seed=0, policies=("p",),
+                                      env_kwargs={"level": 99}, tags={"stage": "train"})]
+    store = EpisodeStore(tmp_path / "episodes.sqlite")
+    episodes = run_episodes(specs, {"p": backend}, SamplingParams(), PROVENANCE, store=store)
+    by_id = {e.id: e for e in episodes}
+    assert len(episodes) == 41 and store.count() == 41
+    assert by_id["bad-level"].truncated and by_id["bad-level"].end_reason.startswith("error in reset")
+    crashed = [e for e in episodes if e.end_reason.startswith("error in step")]
+    assert crashed and all(e.truncated and e.rewards == (0.0,) for e in crashed)
+    assert sum(e.rewards[0] for e in episodes) == 40 - len(crashed)
+
+
+def test_episodes_carry_provenance_and_call_seeds(tmp_path):
+    store = EpisodeStore(tmp_path / "episodes.sqlite")
+    run_episodes(_specs(3), {"p": ScriptedBackend(_solve)}, SamplingParams(temperature=0.7, seed=4), PROVENANCE,
+                 store=store)
+    (episode, *_) = store.episodes(1, "train")
+    assert episode.provenance["run_id"] == "test" and episode.provenance["round"] == 1
+    assert episode.provenance["sampling"]["temperature"] == 0.7
+    assert episode.provenance["models"] == {"p": {"model_id": "scripted", "checkpoint_hash": "none"}}
+    assert episode.env_id == "arithmetic-v0" and episode.env_version == 0
+    assert episode.turns[0].info["seed"] is not None
+
+
+def test_real_backend_serves_many_episodes_in_one_call(tiny_backend):
+    before = tiny_backend.generate_calls
+    episodes = run_episodes(_specs(24), {"p": tiny_backend}, SamplingParams(max_new_tokens=4, seed=0), PROVENANCE)
+    assert tiny_backend.generate_calls - before == 1
+    assert len(episodes) == 24 and all(e.terminated or e.truncated for e in episodes)

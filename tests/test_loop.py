@@ -1,0 +1,98 @@
+"""The whole round on the tiny model: run directory layout, provenance, resume after an interruption."""
+
+import json
+
+import pytest
+from datasets import Dataset
+from rich.console import Console
+from transformers import AutoModelForCausalLM
+
+from sparring import loop
+from sparring.config import load_config
+from sparring.rundir import RunDir
+from sparring.store import EpisodeStore
+
+# The tiny random model never answers right, so keep every sample (min_reward=0) to exercise training.
+TINY = ["rounds=2", "rollout.problems_per_round=6", "rollout.samples_per_problem=2", "rollout.max_new_tokens=6",
+        "eval.levels=[1, 2]", "eval.problems_per_level=3", "eval.max_new_tokens=6", "rest_em.min_reward=0.0",
+        "rest_em.batch_size=4", "backend.dtype='float32'"]
+
+
+def _run(tmp_path, tiny_model, extra=()):
+    cfg = load_config(None, [*TINY, f"model='{tiny_model}'", *extra])
+    run_dir = RunDir.create(tmp_path / "run", cfg)
+    return cfg, run_dir
+
+
+def test_rounds_fill_the_run_directory(tmp_path, tiny_model):
+    cfg, run_dir = _run(tmp_path, tiny_model)
+    history = loop.run(cfg, run_dir, Console(quiet=True))
+    assert [m["round"] for m in history] == [0, 1, 2]
+    root = run_dir.root
+    assert (root / "config.toml").exists() and (root / "heldout.jsonl").exists()
+    for r in (1, 2):
+        rows = Dataset.from_parquet(str(run_dir.dataset_path(r)))
+        assert len(rows) == 12 and set(rows["round"]) == {r}  # 6 problems x 2 samples, all kept
+        AutoModelForCausalLM.from_pretrained(run_dir.checkpoint_path(r))
+        metrics = json.loads(run_dir.metrics_path(r).read_text())
+        assert metrics["dataset"]["rows"] == 12 and metrics["train"]["steps"] == 3
+        assert set(metrics["seconds"]) == {"rollout", "build", "train", "eval"}
+    assert set(history[0]["eval"]["accuracy_by_level"]) == {"1", "2"}
+    store = EpisodeStore(run_dir.episodes_path)
+    assert store.count() == 3 * 6 + 2 * 12  # eval every round, rollout in rounds 1 and 2
+    (ep, *_) = store.episodes(2, "train")
+    assert ep.provenance["models"]["policy"]["model_id"] == str(run_dir.checkpoint_path(1))
+    assert ep.provenance["run_id"] == "run" and ep.provenance["sampling"]["temperature"] == cfg.rollout.temperature
+
+
+def test_heldout_seeds_never_meet_training_seeds(tmp_path, tiny_model):
+    cfg, run_dir = _run(tmp_path, tiny_model, ["rounds=1"])
+    loop.run(cfg, run_dir, Console(quiet=True))
+    store = EpisodeStore(run_dir.episodes_path)
+    train_seeds = {e.seed for e in store.episodes(1, "train")}
+    eval_seeds = {e.seed for r in (0, 1) for e in store.episodes(r, "eval")}
+    assert train_seeds and eval_seeds and not train_seeds & eval_seeds
+
+
+def test_resume_after_an_interrupted_round_finishes_without_repeating_episodes(tmp_path, tiny_model, monkeypatch):
+    cfg, run_dir = _run(tmp_path, tiny_model)
+    real_train = loop.RECIPES.load("rest-em").train
+    calls = []
+
+    def interrupted_train(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # Ctrl-C in round 2, after its rollout is stored
+            raise KeyboardInterrupt
+        return real_train(*args, **kwargs)
+
+    recipe = loop.RECIPES.load("rest-em")
+    monkeypatch.setattr(loop.RECIPES, "load", lambda _id: type(recipe)(**{**recipe.__dict__, "train": interrupted_train}))
+    with pytest.raises(KeyboardInterrupt):
+        loop.run(cfg, run_dir, Console(quiet=True))
+    assert run_dir.is_complete(1) and not run_dir.is_complete(2)
+    stored_before = EpisodeStore(run_dir.episodes_path).ids(2, "train")
+    assert len(stored_before) == 12
+
+    history = loop.run(cfg, RunDir.open(run_dir.root), Console(quiet=True))
+    assert [m["round"] for m in history] == [0, 1, 2] and len(calls) == 3
+    store = EpisodeStore(run_dir.episodes_path)
+    assert store.ids(2, "train") == stored_before  # the stored rollout was reused, not redone
+    assert store.count() == 3 * 6 + 2 * 12
+
+
+def test_resume_mid_rollout_plays_only_the_missing_episodes(tmp_path, tiny_model):
+    cfg, run_dir = _run(tmp_path, tiny_model, ["rounds=1"])
+    specs = loop.rollout_specs(cfg, 1, [1], run_dir.run_id)
+    kept = specs[:5]
+    from sparring.engine import run_episodes
+    from sparring.models.transformers_backend import TransformersBackend
+    from sparring.types import SamplingParams
+
+    store = EpisodeStore(run_dir.episodes_path)
+    run_episodes(kept, {"policy": TransformersBackend(tiny_model)}, SamplingParams(max_new_tokens=2),
+                 {"run_id": "run", "round": 1}, store=store)
+    store.close()
+    # Round 0 not done yet either; the loop evaluates it, then completes round 1's rollout.
+    loop.run(cfg, run_dir, Console(quiet=True))
+    store = EpisodeStore(run_dir.episodes_path)
+    assert store.ids(1, "train") == {s.id for s in specs}
