@@ -37,6 +37,7 @@ class RolloutConfig(_Section):
 class CurriculumConfig(_Section):
     levels: list[int] = Field(default_factory=lambda: list(range(1, 9)), min_length=1)
     band: tuple[float, float] = (0.2, 0.8)
+    probes: int = Field(2, ge=0, description="levels above the in-band ones sampled each round to measure them")
 
     @model_validator(mode="after")
     def _band_ordered(self):

@@ -2,9 +2,9 @@
 
 A level is *mastered* when its latest measured pass rate is above the band, *too hard* when below,
 *in band* otherwise, and *unknown* until a round has sampled it. Each round trains on every in-band
-level plus one probe: the easiest level above them that is not mastered, so the mix moves up as the
-model improves. With no in-band level, the probe alone is the easiest non-mastered level. With every
-level mastered, the hardest level is kept.
+level plus `probes` probe levels: the easiest levels above them that are not mastered, so the mix
+moves up as the model improves. With no in-band level, the probes start at the easiest non-mastered
+level. With every level mastered, the hardest level is kept.
 """
 
 from __future__ import annotations
@@ -15,15 +15,14 @@ from typing import Iterable, Mapping, Sequence
 from sparring.types import Episode
 
 
-def choose_levels(pass_rates: Mapping[int, float], levels: Sequence[int], band: tuple[float, float]) -> list[int]:
+def choose_levels(pass_rates: Mapping[int, float], levels: Sequence[int], band: tuple[float, float],
+                  probes: int = 1) -> list[int]:
     lo, hi = band
     ordered = sorted(levels)
     in_band = [lv for lv in ordered if lv in pass_rates and lo <= pass_rates[lv] <= hi]
     floor = max(in_band) if in_band else float("-inf")
-    probe = next((lv for lv in ordered if lv > floor and lv not in in_band
-                  and not pass_rates.get(lv, 0.0) > hi), None)
-    chosen = in_band + ([probe] if probe is not None else [])
-    return chosen or [ordered[-1]]
+    above = [lv for lv in ordered if lv > floor and not pass_rates.get(lv, 0.0) > hi]
+    return (in_band + above[:probes]) or [ordered[-1]]
 
 
 def pass_rates_by_level(episodes: Iterable[Episode]) -> dict[int, float]:

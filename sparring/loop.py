@@ -58,7 +58,8 @@ def run(cfg: RunConfig, run_dir: RunDir, console: Console) -> list[dict[str, Any
             start = time.time()
             measured = ({int(lv): rate for lv, rate in m["rollout"]["pass_rate_by_level"].items()}
                         for m in history if "rollout" in m)
-            levels = choose_levels(latest_pass_rates(measured), cfg.curriculum.levels, cfg.curriculum.band)
+            levels = choose_levels(latest_pass_rates(measured), cfg.curriculum.levels, cfg.curriculum.band,
+                                   cfg.curriculum.probes)
             episodes = rollout(cfg, r, levels, policy, store, provenance, console)
             seconds["rollout"] = time.time() - start
             metrics["rollout"] = rollout_metrics(episodes, levels, seconds["rollout"])

@@ -21,6 +21,15 @@ def test_choose_levels(rates, expected):
     assert choose_levels(rates, LEVELS, BAND) == expected
 
 
+@pytest.mark.parametrize("rates,expected", [
+    ({}, [1, 2]),
+    ({1: 0.5, 2: 0.1}, [1, 2, 3]),
+    ({1: 0.9, 2: 0.5, 3: 0.95}, [2, 4, 5]),  # a mastered level is never a probe
+])
+def test_two_probes(rates, expected):
+    assert choose_levels(rates, LEVELS, BAND, probes=2) == expected
+
+
 def test_pass_rates_by_level_and_latest_measurement_wins():
     def ep(level, reward):
         return Episode(id="x", env_id="e-v0", env_version=0, seed=0, policies=("p",), rewards=(reward,),
