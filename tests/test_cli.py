@@ -61,3 +61,36 @@ def test_eval_prints_accuracy_per_level(tiny_model):
                         "--max-new-tokens", "3")
     assert code == 0, out
     assert "mean" in out and "0.0" in out
+
+
+def test_kill_mid_rollout_keeps_the_store_and_resume_finishes(tmp_path, tiny_model):
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    settings = [f"model='{tiny_model}'", "rounds=1", "rollout.problems_per_round=60", "rollout.samples_per_problem=2",
+                "rollout.max_in_flight=8", "rollout.max_new_tokens=16", "eval.levels=[1]", "eval.problems_per_level=2",
+                "eval.max_new_tokens=4", "rest_em.min_reward=0.0", "backend.dtype='float32'"]
+    args = [sys.executable, "-m", "sparring.cli", "run", "--out", str(tmp_path / "r")]
+    args += [arg for s in settings for arg in ("--set", s)]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db = tmp_path / "r" / "episodes.sqlite"
+
+    def stored(stage):
+        with sqlite3.connect(db) as conn:
+            return conn.execute("SELECT COUNT(*) FROM episodes WHERE stage = ?", (stage,)).fetchone()[0]
+
+    deadline = time.time() + 120
+    while time.time() < deadline and not (db.exists() and stored("train") >= 16):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = stored("train")
+    assert 16 <= killed_at < 120  # killed mid-rollout, and what was stored is readable
+
+    code, out = _invoke("run", "--resume", "--out", str(tmp_path / "r"))
+    assert code == 0, out
+    assert stored("train") == 120 and stored("eval") == 4
+    assert (tmp_path / "r" / "rounds" / "1" / "metrics.json").exists()
