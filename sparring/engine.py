@@ -85,8 +85,8 @@ def run_episodes(
 
     refill()
     while live:
-        for policy_id in sorted({spec_policy(item) for item in live}):
-            group = [item for item in live if spec_policy(item) == policy_id]
+        for policy_id in sorted({_acting_policy(item) for item in live}):
+            group = [item for item in live if _acting_policy(item) == policy_id]
             call_seed = None if sampling.seed is None else sampling.seed * 1_000_003 + next(calls)
             completions = policies[policy_id].generate(
                 [item.request.messages for item in group], replace(sampling, n=1, seed=call_seed))
@@ -97,7 +97,7 @@ def run_episodes(
     return finished
 
 
-def spec_policy(item: _Live) -> str:
+def _acting_policy(item: _Live) -> str:
     return item.episode.policies[item.request.seat]
 
 

@@ -18,7 +18,7 @@ from rich.console import Console
 from sparring.config import RunConfig
 from sparring.curriculum import choose_levels, latest_pass_rates, pass_rates_by_level
 from sparring.engine import EpisodeSpec, run_episodes
-from sparring.envs import ENVS, make_env
+from sparring.envs import ENVS
 from sparring.errors import SparringError
 from sparring.evaluate import evaluate, heldout_set, read_heldout, write_heldout
 from sparring.models import load_backend

@@ -1,7 +1,6 @@
 """The engine batches every pending request of a policy into one call and survives broken episodes."""
 
 from sparring.engine import EpisodeSpec, run_episodes
-from sparring.envs import make_env
 from sparring.store import EpisodeStore
 from sparring.types import Completion, SamplingParams
 

@@ -34,7 +34,7 @@ class Crashes(ArithmeticEnv):
 
 class OutOfRange(ArithmeticEnv):
     def step(self, action_text):
-        result = super().step(action_text)
+        super().step(action_text)
         return StepResult(None, (5.0,), terminated=True)
 
 
