@@ -77,7 +77,10 @@ def _check_keys(data: dict[str, Any], model: type[BaseModel], prefix: str = "") 
             where = f" in [{prefix.rstrip('.')}]" if prefix else ""
             raise ConfigError(f"unknown config key '{prefix}{key}'.{hint} Valid keys{where}: {', '.join(fields)}")
         sub = fields[key].annotation
-        if isinstance(value, dict) and isinstance(sub, type) and issubclass(sub, BaseModel):
+        is_section = isinstance(sub, type) and issubclass(sub, BaseModel)
+        if isinstance(value, dict):
+            if not is_section:
+                raise ConfigError(f"'{prefix}{key}' is a value, not a section")
             _check_keys(value, sub, f"{prefix}{key}.")
 
 
