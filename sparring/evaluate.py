@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
+from sparring.curriculum import pass_rates_by_level
 from sparring.engine import EpisodeSpec, run_episodes
 from sparring.models.base import Backend
 from sparring.store import EpisodeStore
@@ -59,8 +60,6 @@ def evaluate(backend: Backend, env_id: str, heldout: list[dict[str, Any]], max_n
 
 
 def accuracy_by_level(episodes: Sequence[Episode]) -> dict[str, Any]:
-    from sparring.curriculum import pass_rates_by_level
-
     by_level = pass_rates_by_level(episodes)
     return {"accuracy_by_level": {str(k): v for k, v in by_level.items()},
             "accuracy": sum(by_level.values()) / len(by_level) if by_level else 0.0,
