@@ -36,7 +36,7 @@ def default_tokenizer_dir() -> Path:
         from transformers import AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(_gguf_dir(), gguf_file=_GGUF_FILE)
-        _save_atomically(target, tokenizer.save_pretrained)
+        save_atomically(target, tokenizer.save_pretrained)
     return target
 
 
@@ -65,11 +65,11 @@ def export_default_model() -> Path:
             model.save_pretrained(path)
             tokenizer.save_pretrained(path)
 
-        _save_atomically(target, save)
+        save_atomically(target, save)
     return target
 
 
-def _save_atomically(target: Path, save) -> None:
+def save_atomically(target: Path, save) -> None:
     """Write into a sibling temp dir and rename, so an interrupted export never looks complete."""
     tmp = target.with_name(target.name + f".tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)

@@ -8,7 +8,6 @@ The next round samples from the fine-tuned model.
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 import time
 from collections import defaultdict
@@ -78,7 +77,7 @@ def train(base_model: str, rows: list[dict[str, Any]], cfg: RestEMConfig, out: P
     from transformers import AutoModelForCausalLM, PrinterCallback, TrainerCallback
     from trl import SFTConfig, SFTTrainer
 
-    from sparring.models.paths import resolve_model
+    from sparring.models.paths import resolve_model, save_atomically
     from sparring.models.transformers_backend import load_tokenizer
 
     if not rows:
@@ -122,13 +121,12 @@ def train(base_model: str, rows: list[dict[str, Any]], cfg: RestEMConfig, out: P
         trainer.train()
         trained = trainer.model.merge_and_unload() if cfg.finetune == "lora" else trainer.model
 
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    trained.save_pretrained(tmp)
-    tokenizer.padding_side = "left"
-    tokenizer.save_pretrained(tmp)
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)  # a checkpoint directory exists only once it is complete
+    def save(path: Path) -> None:
+        trained.save_pretrained(path)
+        tokenizer.padding_side = "left"
+        tokenizer.save_pretrained(path)
+
+    save_atomically(out, save)  # a checkpoint directory exists only once it is complete
     return TrainResult(out, losses, time.time() - started)
 
 

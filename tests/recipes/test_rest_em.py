@@ -55,7 +55,7 @@ def test_lora_training_lowers_loss_changes_weights_and_saves_a_loadable_checkpoi
     changed = [k for k in before if not torch.equal(before[k], after[k])]
     assert any("q_proj" in k for k in changed) and any("mlp" in k for k in changed)
     assert (result.checkpoint / "tokenizer_config.json").exists()
-    assert not (tmp_path / "ckpt.tmp").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt"]  # no temp directory left behind
 
 
 def test_full_finetuning_changes_every_trained_matrix(tiny_model, tmp_path):
