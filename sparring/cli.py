@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import sqlite3
 import warnings
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Iterator, List, Optional
 
@@ -20,7 +21,6 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 console = Console()
 if not console.is_terminal:  # logs and CI: wide enough for the per-round table
     console = Console(width=120)
-RUNS = Path("runs")
 
 
 def _quiet_libraries() -> None:
@@ -36,24 +36,31 @@ def _quiet_libraries() -> None:
     datasets.disable_progress_bars()
 
 
+_DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS, errno.EPERM, errno.EIO)
+
+
 @contextmanager
 def _user_errors(resume_hint: Path | None = None) -> Iterator[None]:
+    hint = f" Continue with: sparring run --resume --out {resume_hint}" if resume_hint else ""
     try:
         yield
     except SparringError as e:
         console.print(f"[bold red]error:[/] {e}")
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
-        hint = f" Continue with: sparring run --resume --out {resume_hint}" if resume_hint else ""
         console.print(f"\n[yellow]interrupted.[/] Everything finished so far is stored.{hint}")
         raise typer.Exit(130) from None
-
-
-def _latest_run() -> Path:
-    runs = sorted((p for p in RUNS.glob("*") if (p / "config.toml").exists()), key=lambda p: p.stat().st_mtime)
-    if not runs:
-        raise SparringError(f"no run under {RUNS}/ to resume; name one with --out")
-    return runs[-1]
+    except OSError as e:
+        if e.errno not in _DISK_ERRORS:
+            raise
+        where = f" {e.filename}" if e.filename else ""
+        console.print(f"[bold red]error:[/] could not write{where}: {e.strerror}. The work stored before it is "
+                      f"intact; free space or fix permissions, then resume.{hint}")
+        raise typer.Exit(2) from None
+    except sqlite3.OperationalError as e:  # "database or disk is full", "attempt to write a readonly database"
+        console.print(f"[bold red]error:[/] the episode store could not be written: {e}. The episodes stored "
+                      f"before it are intact; free space or fix permissions, then resume.{hint}")
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -65,39 +72,44 @@ def run(
 ) -> None:
     """Run self-play rounds: rollout, build, train, evaluate, report."""
     from sparring.config import apply_overrides, build_config, load_config, save_config
-    from sparring.rundir import RunDir, code_version
+    from sparring.models.precision import resolve_dtype
+    from sparring.rundir import RunDir, code_version, latest_run
 
-    root = out
-    with _user_errors(resume_hint=out):
-        if resume:
-            if config is not None:
-                raise SparringError("--resume continues with the run's saved config; drop the CONFIG argument")
-            root = out or _latest_run()
-            run_dir = RunDir.open(root)
-            saved = run_dir.config()
-            cfg = build_config(apply_overrides(saved.model_dump(mode="json"), overrides))
-            changed = [k for k, v in cfg.model_dump().items() if v != saved.model_dump()[k] and k != "rounds"]
-            if changed:
-                raise SparringError(f"--resume keeps the run's config; only 'rounds' may change (asked to change: "
-                                    f"{', '.join(changed)})")
-            if cfg.rounds != saved.rounds:
-                save_config(cfg, run_dir.config_path, code_version())
-        else:
-            cfg = load_config(config, overrides)
-            from sparring.loop import check_run_config
+    root, run_dir = out, None
+    try:
+        with _user_errors(resume_hint=out):
+            if resume:
+                if config is not None:
+                    raise SparringError("--resume continues with the run's saved config; drop the CONFIG argument")
+                root = out or latest_run()
+                run_dir = RunDir.open(root)
+                saved = run_dir.config()
+                cfg = build_config(apply_overrides(saved.model_dump(mode="json", exclude_none=True), overrides))
+                cfg.backend.dtype, dtype_reason = resolve_dtype(cfg.backend.dtype)
+                run_dir.check_resume_changes(saved, cfg)
+                if cfg != saved:
+                    save_config(cfg, run_dir.config_path, code_version(), (f"changed on resume: {' '.join(overrides)}",))
+            else:
+                cfg = load_config(config, overrides)
+                from sparring.loop import check_run_config
 
-            check_run_config(cfg)
-            root = out or RUNS / f"{cfg.name}-{datetime.now():%Y%m%d-%H%M%S}"
-            run_dir = RunDir.create(root, cfg)
-    with _user_errors(resume_hint=root):
-        _quiet_libraries()
-        from sparring import loop
+                check_run_config(cfg)
+                asked = cfg.backend.dtype
+                cfg.backend.dtype, dtype_reason = resolve_dtype(asked)
+                run_dir = RunDir.create(out, cfg, (f"backend.dtype: {asked} -> {cfg.backend.dtype} ({dtype_reason})",))
+                root = run_dir.root
+        with _user_errors(resume_hint=root):
+            _quiet_libraries()
+            from sparring import loop
 
-        console.print(f"run directory: [bold]{root}[/]")
-        history = loop.run(cfg, run_dir, console)
-        first, last = history[0]["eval"]["accuracy"], history[-1]["eval"]["accuracy"]
-        console.print(f"held-out accuracy: round 0 {100 * first:.1f}% -> round {history[-1]['round']} "
-                      f"{100 * last:.1f}% ({100 * (last - first):+.1f} points). Results in {root}/")
+            console.print(f"run directory: [bold]{root}[/]  (dtype {cfg.backend.dtype}: {dtype_reason})")
+            history = loop.run(cfg, run_dir, console)
+    finally:
+        if run_dir is not None:
+            run_dir.close()
+    first, last = history[0]["eval"]["accuracy"], history[-1]["eval"]["accuracy"]
+    console.print(f"held-out accuracy: round 0 {100 * first:.1f}% -> round {history[-1]['round']} "
+                  f"{100 * last:.1f}% ({100 * (last - first):+.1f} points). Results in {root}/")
 
 
 @app.command()
@@ -120,13 +132,19 @@ def eval_(
     levels: Optional[str] = typer.Option(None, "--levels", help="comma-separated levels [default: all]"),
     max_new_tokens: int = typer.Option(48, "--max-new-tokens", min=1),
     batch_size: int = typer.Option(64, "--batch-size", min=1),
+    dtype: str = typer.Option("auto", "--dtype", help="auto, bfloat16, float16 or float32"),
 ) -> None:
     """Held-out accuracy of any checkpoint (greedy; the same problems every run uses)."""
     with _user_errors():
         from sparring.envs import ENVS
 
         env_levels = getattr(ENVS.load(env), "levels", None)
-        chosen = [int(x) for x in levels.split(",")] if levels else list(env_levels or [])
+        try:
+            chosen = [int(x) for x in levels.split(",")] if levels else list(env_levels or [])
+        except ValueError:
+            raise SparringError(f"--levels takes comma-separated level numbers like 1,2,3; got {levels!r}") from None
+        if dtype not in ("auto", "bfloat16", "float16", "float32"):
+            raise SparringError(f"--dtype is one of auto, bfloat16, float16, float32; got {dtype!r}")
         bad = [lv for lv in chosen if lv not in (env_levels or [])]
         if bad or not chosen:
             raise SparringError(f"{env} has levels {list(env_levels or [])}; asked for {chosen}")
@@ -135,7 +153,7 @@ def eval_(
         from sparring.models import load_backend
         from sparring.report import progress_bar
 
-        backend = load_backend("transformers", checkpoint, batch_size=batch_size)
+        backend = load_backend("transformers", checkpoint, batch_size=batch_size, dtype=dtype)
         heldout = heldout_set(env, chosen, n)
         with progress_bar(console, "evaluate", len(heldout)) as bar:
             result = evaluate(backend, env, heldout, max_new_tokens, {"run_id": "eval", "round": 0}, on_finished=bar)

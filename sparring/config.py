@@ -5,38 +5,47 @@ from __future__ import annotations
 import difflib
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from sparring.errors import ConfigError
 from sparring.models.paths import DEFAULT_MODEL
 from sparring.recipes.rest_em import RestEMConfig
+from sparring.sections import Section, Shapes
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class BackendConfig(Section):
+    shapes_by_key = {"batch_size": None}
 
-
-class BackendConfig(_Section):
     name: str = "transformers"
-    dtype: str = Field("bfloat16", pattern="^(bfloat16|float16|float32)$")
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
+        "auto", description="auto: bfloat16 where the hardware computes it natively, else float32")
     batch_size: int = Field(64, ge=1, description="rows per forward pass")
 
 
-class RolloutConfig(_Section):
+class RolloutConfig(Section):
+    shapes = "rollout"
+    shapes_by_key = {"max_in_flight": None, "max_failed_fraction": None}
+
     problems_per_round: int = Field(96, ge=1)
     samples_per_problem: int = Field(4, ge=1, description="k: samples per problem")
     temperature: float = Field(0.8, ge=0)
+    top_k: int = Field(50, ge=0, description="sample from the k likeliest tokens only (0: no cut)")
     top_p: float = Field(1.0, gt=0, le=1)
     max_new_tokens: int = Field(48, ge=1)
     max_in_flight: int = Field(256, ge=1, description="episodes open at once")
+    max_turns: int = Field(64, ge=1, description="an episode still running after this many turns is cut (no outcome)")
+    max_tokens_per_round: int | None = Field(None, ge=1, description="no new episode starts once this many are generated")
+    max_failed_fraction: float = Field(0.2, ge=0, le=1, description="more failed episodes than this stop the run")
 
 
-class CurriculumConfig(_Section):
+class CurriculumConfig(Section):
+    shapes = "rollout"
+
     levels: list[int] = Field(default_factory=lambda: list(range(1, 9)), min_length=1)
-    band: tuple[float, float] = (0.2, 0.8)
+    band: list[float] = Field(default_factory=lambda: [0.2, 0.8], min_length=2, max_length=2)
     probes: int = Field(2, ge=0, description="levels above the in-band ones sampled each round to measure them")
 
     @model_validator(mode="after")
@@ -47,14 +56,19 @@ class CurriculumConfig(_Section):
         return self
 
 
-class EvalConfig(_Section):
+class EvalConfig(Section):
+    shapes = "eval"
+
     levels: list[int] = Field(default_factory=lambda: [1, 2, 3, 4], min_length=1)
-    problems_per_level: int = Field(50, ge=1)
+    problems_per_level: int = Field(50, ge=1, le=999_999, description="held-out problems per level")
     max_new_tokens: int = Field(48, ge=1)
 
 
-class RunConfig(_Section):
-    name: str = "run"
+class RunConfig(Section):
+    shapes_by_key = {"name": None, "rounds": None}
+
+    name: str = Field("run", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=100,
+                      description="the run directory's name before its time stamp: letters, digits, . _ -")
     seed: int = 0
     rounds: int = Field(3, ge=0, description="training rounds after round 0 (the base model)")
     env: str = "arithmetic-v0"
@@ -113,8 +127,14 @@ def build_config(data: dict[str, Any]) -> RunConfig:
     try:
         return RunConfig.model_validate(data)
     except ValidationError as e:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors())
+        problems = "; ".join(_problem(err) for err in e.errors())
         raise ConfigError(f"invalid config: {problems}") from None
+
+
+def _problem(err: dict[str, Any]) -> str:
+    key = ".".join(str(p) for p in err["loc"] if not isinstance(p, int))
+    given = f" (got {err['input']!r:.60})" if err["type"] not in ("value_error", "missing") else ""
+    return f"{key or 'config'}: {err['msg'].removeprefix('Value error, ')}{given}"
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -123,6 +143,12 @@ def read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(f)
     except FileNotFoundError:
         raise ConfigError(f"config file {str(path)!r} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {str(path)!r} is a directory; give a TOML file") from None
+    except OSError as e:
+        raise ConfigError(f"config file {str(path)!r} cannot be read: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config file {str(path)!r} is not UTF-8 text (byte {e.start}); TOML files are UTF-8") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"config file {str(path)!r} is not valid TOML: {e}") from None
 
@@ -132,6 +158,22 @@ def load_config(path: Path | None = None, overrides: list[str] | None = None) ->
     return build_config(apply_overrides(data, overrides or []))
 
 
-def save_config(cfg: RunConfig, path: Path, code_version: str) -> None:
-    text = tomli_w.dumps(cfg.model_dump(mode="json"))
-    path.write_text(f"# resolved config (defaults < file < --set), sparring {code_version}\n{text}")
+def save_config(cfg: RunConfig, path: Path, code_version: str, notes: tuple[str, ...] = ()) -> None:
+    text = tomli_w.dumps(cfg.model_dump(mode="json", exclude_none=True))  # TOML has no null: absent means None
+    header = "".join(f"# {line}\n" for line in (f"resolved config (defaults < file < --set), sparring {code_version}",
+                                                 *notes))
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(header + text)
+    tmp.replace(path)
+
+
+def changed_keys(old: BaseModel, new: BaseModel, prefix: str = "") -> list[tuple[str, Shapes]]:
+    """The dotted keys whose values differ, each with the stored work it shapes."""
+    changed = []
+    for name in type(new).model_fields:
+        a, b = getattr(old, name), getattr(new, name)
+        if isinstance(b, BaseModel):
+            changed += changed_keys(a, b, f"{prefix}{name}.")
+        elif a != b:
+            changed.append((prefix + name, new.shapes_by_key.get(name, new.shapes)))
+    return changed

@@ -26,11 +26,12 @@ def choose_levels(pass_rates: Mapping[int, float], levels: Sequence[int], band: 
 
 
 def pass_rates_by_level(episodes: Iterable[Episode]) -> dict[int, float]:
-    """Mean seat-0 reward per difficulty level (episodes without a level are left out)."""
+    """Mean seat-0 reward per difficulty level, over the episodes that have an outcome (failures and
+    episodes cut by a cap are left out, as are episodes without a level)."""
     totals: dict[int, list[float]] = defaultdict(list)
     for e in episodes:
-        if "level" in e.tags:
-            totals[e.tags["level"]].append(e.rewards[0] if e.rewards else 0.0)
+        if "level" in e.tags and e.has_outcome:
+            totals[e.tags["level"]].append(e.rewards[0])
     return {lv: sum(rs) / len(rs) for lv, rs in sorted(totals.items())}
 
 

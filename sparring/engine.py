@@ -3,19 +3,30 @@
 Generation dominates a round's cost, so the engine never runs one episode at a time: it keeps up to
 `max_in_flight` episodes open, gathers every pending request that the same policy must answer into
 one `generate` call, advances the answered episodes, stores the finished ones and starts new ones to
-keep the batch full. An exception inside one episode (env or action) ends that episode as truncated,
-with the error recorded; it never stops the run.
+keep the batch full.
+
+Faults stay inside their episode: an exception in the env's reset or step, or in the generate call
+that served it, ends the episode as a *failure* (`Episode.error`), which the store keeps apart from
+played episodes so a resumed run plays it again. More than `max_failures` failures stop the rollout
+with `TooManyFailures`. Caps end an episode as truncated with no outcome (not as a loss): `max_turns`
+per episode; and once `max_tokens` tokens are generated, no new episode starts.
+
+Each request is sampled with a seed derived from the sampling seed, the episode id and the turn
+number, so a completion does not depend on the order of calls or on the rest of its batch.
 """
 
 from __future__ import annotations
 
 import itertools
 import traceback
-from dataclasses import dataclass, field, replace
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
 from sparring.envs import env_version, make_env
+from sparring.errors import SparringError
 from sparring.models.base import Backend
+from sparring.seeds import derive_seed
 from sparring.store import EpisodeStore
 from sparring.types import Completion, Episode, SamplingParams, Turn, TurnRequest
 
@@ -32,11 +43,15 @@ class EpisodeSpec:
     tags: Mapping[str, Any] = field(default_factory=dict)
 
 
+class TooManyFailures(SparringError):
+    pass
+
+
 @dataclass
 class _Live:
     episode: Episode
     env: Any
-    request: TurnRequest
+    request: TurnRequest | None
 
 
 def run_episodes(
@@ -47,30 +62,37 @@ def run_episodes(
     store: EpisodeStore | None = None,
     max_in_flight: int = 256,
     max_turns: int = 64,
+    max_tokens: int | None = None,
+    max_failures: int | None = None,
     on_finished: Callable[[Episode], None] | None = None,
 ) -> list[Episode]:
-    """Play every spec to the end and return the finished episodes (also written to `store`).
-
-    Each generate call gets its own seed, derived from `sampling.seed` and a call counter, which is
-    recorded in every turn's info so a sample can be traced to the call that made it.
-    """
+    """Play every spec to its end and return the finished episodes, failures included (each is also
+    written to `store` as soon as it ends)."""
     pending = iter(specs)
     live: list[_Live] = []
     finished: list[Episode] = []
-    calls = itertools.count()
+    tokens = 0
+    errors: Counter[str] = Counter()
 
-    def finish(item: _Live, reason: str | None = None) -> None:
-        if reason is not None:  # ended by an error, not by the env's rules
-            item.episode.truncated, item.episode.end_reason = True, reason
-            item.episode.rewards = item.episode.rewards or tuple(0.0 for _ in item.episode.policies)
-        finished.append(item.episode)
+    def finish(item: _Live, error: str = "", cap: str = "") -> None:
+        episode = item.episode
+        if error or cap:  # ended by the engine, not by the env's rules: no outcome
+            episode.truncated, episode.end_reason, episode.error, episode.rewards = True, error or cap, error, ()
+        finished.append(episode)
         if store is not None:
-            store.write([item.episode])
+            store.write([episode])
         if on_finished is not None:
-            on_finished(item.episode)
+            on_finished(episode)
+        if error:
+            errors[error] += 1
+            if max_failures is not None and sum(errors.values()) > max_failures:
+                common, n = errors.most_common(1)[0]
+                raise TooManyFailures(f"{sum(errors.values())} episodes failed, more than the {max_failures} allowed; "
+                                      f"the most common error ({n}x): {common}")
 
     def refill() -> None:
-        for spec in itertools.islice(pending, max(0, max_in_flight - len(live))):
+        room = 0 if max_tokens is not None and tokens >= max_tokens else max(0, max_in_flight - len(live))
+        for spec in itertools.islice(pending, room):
             episode = Episode(
                 id=spec.id, env_id=spec.env_id, env_version=env_version(spec.env_id), seed=spec.seed,
                 policies=spec.policies, tags=dict(spec.tags),
@@ -81,17 +103,26 @@ def run_episodes(
                 env = make_env(spec.env_id, **spec.env_kwargs)
                 live.append(_Live(episode, env, env.reset(spec.seed)))
             except Exception:
-                finish(_Live(episode, None, None), "error in reset: " + _last_line())
+                finish(_Live(episode, None, None), error="error in reset: " + _last_line())
 
     refill()
     while live:
         for policy_id in sorted({_acting_policy(item) for item in live}):
             group = [item for item in live if _acting_policy(item) == policy_id]
-            call_seed = None if sampling.seed is None else sampling.seed * 1_000_003 + next(calls)
-            completions = policies[policy_id].generate(
-                [item.request.messages for item in group], replace(sampling, n=1, seed=call_seed))
-            for item, (completion,) in zip(group, completions):
-                _advance(item, completion, call_seed, max_turns, finish)
+            seeds = [None if sampling.seed is None else derive_seed(sampling.seed, item.episode.id, len(item.episode.turns))
+                     for item in group]
+            try:
+                completions = policies[policy_id].generate(
+                    [item.request.messages for item in group], sampling,
+                    seeds=None if sampling.seed is None else seeds)
+            except Exception:
+                error = "error in generate: " + _last_line()
+                for item in group:
+                    finish(item, error=error)
+                continue
+            for item, seed, (completion,) in zip(group, seeds, completions):
+                tokens += len(completion.token_ids)
+                _advance(item, completion, seed, max_turns, finish)
         live[:] = [item for item in live if not _is_done(item)]
         refill()
     return finished
@@ -105,28 +136,32 @@ def _is_done(item: _Live) -> bool:
     return item.episode.terminated or item.episode.truncated
 
 
-def _advance(item: _Live, completion: Completion, call_seed: int | None, max_turns: int, finish) -> None:
+def _advance(item: _Live, completion: Completion, seed: int | None, max_turns: int, finish) -> None:
     episode, request = item.episode, item.request
     try:
         result = item.env.step(completion.text)
     except Exception:
-        episode.turns.append(Turn(request.seat, request.messages, completion, legal=False, info={"seed": call_seed}))
-        finish(item, "error in step: " + _last_line())
+        episode.turns.append(Turn(request.seat, request.messages, completion, legal=False, info={"seed": seed}))
+        finish(item, error="error in step: " + _last_line())
         return
     episode.turns.append(Turn(request.seat, request.messages, completion, result.legal,
-                              {**result.info, "seed": call_seed}))
+                              {**result.info, "seed": seed}))
     if result.done:
         episode.rewards, episode.terminated, episode.truncated = result.rewards, result.terminated, result.truncated
         episode.end_reason, episode.info = result.reason, result.info
         finish(item)
     elif len(episode.turns) >= max_turns:
-        finish(item, f"truncated after {max_turns} turns")
+        finish(item, cap=f"cut at the cap of {max_turns} turns")
     else:
         item.request = result.next_request
 
 
+def failure_count(episodes: Iterable[Episode]) -> int:
+    return sum(bool(e.error) for e in episodes)
+
+
 def _sampling_dict(s: SamplingParams) -> dict[str, Any]:
-    return {"temperature": s.temperature, "top_p": s.top_p, "max_new_tokens": s.max_new_tokens,
+    return {"temperature": s.temperature, "top_k": s.top_k, "top_p": s.top_p, "max_new_tokens": s.max_new_tokens,
             "stop": list(s.stop), "seed": s.seed}
 
 
@@ -135,4 +170,4 @@ def _model_provenance(backend: Backend) -> dict[str, str]:
 
 
 def _last_line() -> str:
-    return traceback.format_exc().strip().splitlines()[-1]
+    return traceback.format_exc().strip().splitlines()[-1][:500]

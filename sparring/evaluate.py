@@ -30,24 +30,30 @@ def heldout_set(env_id: str, levels: Sequence[int], per_level: int) -> list[dict
     return items
 
 
-def write_heldout(path: Path, items: list[dict[str, Any]]) -> None:
-    path.write_text("".join(json.dumps(item) + "\n" for item in items))
-
-
-def read_heldout(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+def run_heldout(path: Path, env_id: str, levels: Sequence[int], per_level: int) -> tuple[list[dict[str, Any]], str]:
+    """The run's held-out set, written atomically on first use, and a note when the stored file had to
+    be written again because it was damaged or no longer matched the config."""
+    items = heldout_set(env_id, levels, per_level)
+    text = "".join(json.dumps(item) + "\n" for item in items)
+    stored = path.read_text(errors="replace") if path.exists() else None
+    if stored != text:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+    note = "" if stored in (None, text) else f"{path.name} did not match the config (damaged or edited): written again"
+    return items, note
 
 
 def evaluate(backend: Backend, env_id: str, heldout: list[dict[str, Any]], max_new_tokens: int,
-             provenance: dict[str, Any], store: EpisodeStore | None = None, on_finished=None) -> dict[str, Any]:
+             provenance: dict[str, Any], store: EpisodeStore | None = None, on_finished=None,
+             max_failures: int | None = None) -> dict[str, Any]:
     """Greedy accuracy per level on `heldout`; episodes already in `store` for this round are reused."""
     round_ = provenance.get("round", 0)
     done = store.episodes(round_, "eval") if store is not None else []
     done_ids = {e.id for e in done}
     specs = [
-        EpisodeSpec(id=f"{provenance.get('run_id', 'eval')}/r{round_}/eval/{i}", env_id=env_id, seed=item["seed"],
-                    policies=("policy",), env_kwargs={"level": item["level"]},
-                    tags={"stage": "eval", "level": item["level"]})
+        EpisodeSpec(id=f"r{round_}/eval/{i}", env_id=env_id, seed=item["seed"], policies=("policy",),
+                    env_kwargs={"level": item["level"]}, tags={"stage": "eval", "level": item["level"]})
         for i, item in enumerate(heldout)
     ]
     todo = [s for s in specs if s.id not in done_ids]
@@ -55,12 +61,13 @@ def evaluate(backend: Backend, env_id: str, heldout: list[dict[str, Any]], max_n
         if on_finished is not None:
             on_finished(e)
     episodes = done + run_episodes(todo, {"policy": backend}, SamplingParams(temperature=0.0, max_new_tokens=max_new_tokens),
-                                   provenance, store=store, on_finished=on_finished)
+                                   provenance, store=store, on_finished=on_finished, max_failures=max_failures)
     return accuracy_by_level(episodes)
 
 
 def accuracy_by_level(episodes: Sequence[Episode]) -> dict[str, Any]:
+    """Accuracy per level over the episodes with an outcome; failed episodes are counted apart."""
     by_level = pass_rates_by_level(episodes)
     return {"accuracy_by_level": {str(k): v for k, v in by_level.items()},
             "accuracy": sum(by_level.values()) / len(by_level) if by_level else 0.0,
-            "episodes": len(episodes)}
+            "episodes": len(episodes), "failed": sum(bool(e.error) for e in episodes)}

@@ -9,7 +9,6 @@ loses a stored episode.
 from __future__ import annotations
 
 import random
-import time
 from typing import Any
 
 from datasets import Dataset
@@ -20,14 +19,15 @@ from sparring.curriculum import choose_levels, latest_pass_rates, pass_rates_by_
 from sparring.engine import EpisodeSpec, run_episodes
 from sparring.envs import ENVS
 from sparring.errors import SparringError
-from sparring.evaluate import evaluate, heldout_set, read_heldout, write_heldout
+from sparring.evaluate import evaluate, run_heldout
 from sparring.models import load_backend
 from sparring.models.paths import check_model
-from sparring.recipes import RECIPES
+from sparring.recipes import RECIPES, TrainResult
 from sparring.report import progress_bar, rounds_table
 from sparring.rundir import RunDir, code_version
+from sparring.seeds import derive_seed
 from sparring.store import EpisodeStore
-from sparring.types import SamplingParams
+from sparring.types import Episode, SamplingParams
 
 TRAIN_SEED_LIMIT = 10**12  # held-out seeds start at evaluate.HELDOUT_SEED_BASE, above every training seed
 
@@ -36,37 +36,36 @@ def run(cfg: RunConfig, run_dir: RunDir, console: Console) -> list[dict[str, Any
     check_run_config(cfg)
     recipe = RECIPES.load(cfg.recipe)
     recipe_cfg = getattr(cfg, recipe.config_key)
-    store = EpisodeStore(run_dir.episodes_path)
-    if not run_dir.heldout_path.exists():
-        write_heldout(run_dir.heldout_path, heldout_set(cfg.env, cfg.eval.levels, cfg.eval.problems_per_level))
-    heldout = read_heldout(run_dir.heldout_path)
+    store = run_dir.store
+    heldout, note = run_heldout(run_dir.heldout_path, cfg.env, cfg.eval.levels, cfg.eval.problems_per_level)
+    if note:
+        console.print(f"[yellow]warning:[/] {note}")
     history = [run_dir.metrics(r) for r in range(cfg.rounds + 1) if run_dir.is_complete(r)]
     if history:
         console.print(rounds_table(history))
+    run_id = run_dir.run_id
     policy = None  # the backend of the latest model, loaded once per round
     for r in range(cfg.rounds + 1):
         if run_dir.is_complete(r):
             continue
         console.rule(f"round {r}" + (" (base model)" if r == 0 else ""))
         seconds: dict[str, float] = {}
-        provenance = {"run_id": run_dir.run_id, "round": r, "code_version": code_version()}
+        provenance = {"run_id": run_id, "round": r, "code_version": code_version()}
         metrics: dict[str, Any] = {"round": r}
         if r == 0:
             model = cfg.model
         else:
             policy = policy or _load(cfg, model_of_round(cfg, run_dir, r - 1))
-            start = time.time()
             measured = ({int(lv): rate for lv, rate in m["rollout"]["pass_rate_by_level"].items()}
                         for m in history if "rollout" in m)
             levels = choose_levels(latest_pass_rates(measured), cfg.curriculum.levels, cfg.curriculum.band,
                                    cfg.curriculum.probes)
-            episodes = rollout(cfg, r, levels, policy, store, provenance, console)
-            seconds["rollout"] = time.time() - start
-            metrics["rollout"] = rollout_metrics(episodes, levels, seconds["rollout"])
+            with run_dir.stage(r, "rollout", seconds):
+                episodes = rollout(cfg, r, levels, policy, store, provenance, console)
+            metrics["rollout"] = rollout_metrics(episodes, store.failures(r, "train"), levels, seconds["rollout"])
 
-            start = time.time()
-            rows = build_dataset(recipe, recipe_cfg, episodes, run_dir.dataset_path(r))
-            seconds["build"] = time.time() - start
+            with run_dir.stage(r, "build", seconds):
+                rows = build_dataset(recipe, recipe_cfg, episodes, run_dir.dataset_path(r))
             if not rows:
                 raise SparringError(f"round {r}: no verified sample to train on; raise rollout.samples_per_problem "
                                     "or rollout.problems_per_round, or start the curriculum at easier levels")
@@ -75,22 +74,21 @@ def run(cfg: RunConfig, run_dir: RunDir, console: Console) -> list[dict[str, Any
             policy = None  # the rollout model is done: free it before training loads its own copy
             checkpoint = run_dir.checkpoint_path(r)
             if not checkpoint.exists():
-                with progress_bar(console, "train") as bar:
-                    result = recipe.train(model_of_round(cfg, run_dir, r - 1), rows, recipe_cfg, checkpoint,
-                                          seed=cfg.seed + r, progress=bar)
-                seconds["train"] = result.seconds
-                metrics["train"] = {"losses": result.losses, "steps": len(result.losses)}
+                with run_dir.stage(r, "train", {}), progress_bar(console, "train") as bar:
+                    recipe.train(model_of_round(cfg, run_dir, r - 1), rows, recipe_cfg, checkpoint,
+                                 seed=derive_seed(cfg.seed, "train", r, bits=32), progress=bar, dtype=cfg.backend.dtype)
+            trained = TrainResult.read(checkpoint)  # also when the checkpoint was found on resume
+            seconds["train"] = trained.seconds
+            metrics["train"] = {"losses": trained.losses, "steps": len(trained.losses)}
             model = str(checkpoint)
         policy = policy or _load(cfg, model)
-        start = time.time()
-        with progress_bar(console, "evaluate", len(heldout)) as bar:
-            metrics["eval"] = evaluate(policy, cfg.env, heldout, cfg.eval.max_new_tokens, provenance, store, bar)
-        seconds["eval"] = time.time() - start
+        with run_dir.stage(r, "eval", seconds), progress_bar(console, "evaluate", len(heldout)) as bar:
+            metrics["eval"] = evaluate(policy, cfg.env, heldout, cfg.eval.max_new_tokens, provenance, store, bar,
+                                       max_failures=int(cfg.rollout.max_failed_fraction * len(heldout)))
         metrics.update(model=model, seconds=seconds)
         run_dir.write_metrics(r, metrics)
         history.append(metrics)
         console.print(rounds_table(history))
-    store.close()
     return history
 
 
@@ -114,40 +112,51 @@ def _load(cfg: RunConfig, model: str):
     return load_backend(cfg.backend.name, model, dtype=cfg.backend.dtype, batch_size=cfg.backend.batch_size)
 
 
-def rollout_specs(cfg: RunConfig, r: int, levels: list[int], run_id: str) -> list[EpisodeSpec]:
-    """k samples of each of the round's problems, the problems spread evenly over `levels`."""
+def rollout_specs(cfg: RunConfig, r: int, levels: list[int]) -> list[EpisodeSpec]:
+    """k samples of each of the round's problems, the problems spread evenly over `levels`.
+
+    Ids and seeds derive from what is played (round, problem, sample), never from the run's directory."""
     rng = random.Random(f"{cfg.seed}/round{r}")
     specs = []
     for p in range(cfg.rollout.problems_per_round):
         level, seed = levels[p % len(levels)], rng.randrange(TRAIN_SEED_LIMIT)
         for k in range(cfg.rollout.samples_per_problem):
             specs.append(EpisodeSpec(
-                id=f"{run_id}/r{r}/train/{p}/{k}", env_id=cfg.env, seed=seed, policies=("policy",),
+                id=f"r{r}/train/{p}/{k}", env_id=cfg.env, seed=seed, policies=("policy",),
                 env_kwargs={"level": level}, tags={"stage": "train", "level": level, "problem": p, "sample": k}))
     return specs
 
 
 def rollout(cfg: RunConfig, r: int, levels: list[int], policy, store: EpisodeStore, provenance, console):
-    specs = rollout_specs(cfg, r, levels, provenance["run_id"])
-    stored = store.ids(r, "train")
-    todo = [s for s in specs if s.id not in stored]
-    sampling = SamplingParams(temperature=cfg.rollout.temperature, top_p=cfg.rollout.top_p,
-                              max_new_tokens=cfg.rollout.max_new_tokens, seed=cfg.seed * 1000 + r)
+    specs = rollout_specs(cfg, r, levels)
+    played = store.episodes(r, "train")
+    done = {e.id for e in played}
+    todo = [s for s in specs if s.id not in done]
+    rc = cfg.rollout
+    sampling = SamplingParams(temperature=rc.temperature, top_k=rc.top_k, top_p=rc.top_p,
+                              max_new_tokens=rc.max_new_tokens, seed=derive_seed(cfg.seed, "rollout", r))
+    spent = sum(len(t.completion.token_ids) for e in played for t in e.turns)
     with progress_bar(console, "rollout", len(specs)) as bar:
         bar.advance(len(specs) - len(todo))
-        run_episodes(todo, {"policy": policy}, sampling, provenance, store=store,
-                     max_in_flight=cfg.rollout.max_in_flight, on_finished=bar)
+        run_episodes(todo, {"policy": policy}, sampling, provenance, store=store, max_in_flight=rc.max_in_flight,
+                     max_turns=rc.max_turns,
+                     max_tokens=None if rc.max_tokens_per_round is None else rc.max_tokens_per_round - spent,
+                     max_failures=int(rc.max_failed_fraction * len(specs)), on_finished=bar)
     return store.episodes(r, "train")
 
 
-def rollout_metrics(episodes, levels: list[int], seconds: float) -> dict[str, Any]:
+def rollout_metrics(episodes: list[Episode], failures: list[Episode], levels: list[int],
+                    seconds: float) -> dict[str, Any]:
     rates = pass_rates_by_level(episodes)
-    tokens = sum(len(t.completion.token_ids) for e in episodes for t in e.turns)
+    scored = [e for e in episodes if e.has_outcome]
+    tokens = sum(len(t.completion.token_ids) for e in episodes + failures for t in e.turns)
     return {
         "levels": levels, "episodes": len(episodes),
-        "pass_rate": sum(e.rewards[0] for e in episodes) / max(1, len(episodes)),
+        "pass_rate": sum(e.rewards[0] for e in scored) / max(1, len(scored)),
         "pass_rate_by_level": {str(k): v for k, v in rates.items()},
         "illegal": sum(not t.legal for e in episodes for t in e.turns),
+        "cut": len(episodes) - len(scored),  # truncated by the turn cap: no outcome
+        "failed": len(failures),
         "tokens": tokens, "tokens_per_s": tokens / seconds if seconds else None,
     }
 
@@ -158,7 +167,7 @@ def build_dataset(recipe, recipe_cfg, episodes, path) -> list[dict[str, Any]]:
     rows = recipe.build(episodes, recipe_cfg)
     if rows:  # written only when complete (temp file, then rename)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_name(path.name + ".tmp")
         Dataset.from_list(rows).to_parquet(str(tmp))
-        tmp.rename(path)
+        tmp.replace(path)
     return rows

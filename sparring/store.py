@@ -1,4 +1,9 @@
-"""episodes.sqlite: every episode of a run, append-only, WAL mode so a kill never corrupts it."""
+"""episodes.sqlite: every episode of a run, append-only, WAL mode so a kill never corrupts it.
+
+Played episodes go to `episodes`, one row per id. Failures (episodes an exception ended) go to
+`failures`, which may hold an id several times: a resumed run plays a failed episode again, since
+its id is not among the played ones.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import sqlite3
 from pathlib import Path
 from typing import Iterable
 
+from sparring.errors import SparringError
 from sparring.types import Episode
 
 _SCHEMA = """
@@ -22,6 +28,15 @@ CREATE TABLE IF NOT EXISTS episodes (
     created TEXT NOT NULL DEFAULT (datetime('now'))
 );
 CREATE INDEX IF NOT EXISTS episodes_round_stage ON episodes (round, stage);
+CREATE TABLE IF NOT EXISTS failures (
+    rowid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL,
+    round INTEGER NOT NULL,
+    stage TEXT NOT NULL,
+    error TEXT NOT NULL,
+    data TEXT NOT NULL,
+    created TEXT NOT NULL DEFAULT (datetime('now'))
+);
 """
 
 
@@ -29,28 +44,50 @@ class EpisodeStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._db = sqlite3.connect(self.path)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable against process kill
-        self._db.executescript(_SCHEMA)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable against process kill
+            self._db.executescript(_SCHEMA)
+            check = self._db.execute("PRAGMA quick_check").fetchone()[0]
+        except sqlite3.DatabaseError as e:
+            check = str(e)
+        if check != "ok":
+            self._db.close()
+            raise SparringError(f"{self.path} is damaged ({check}); its episodes cannot be read. Restore it from a "
+                                "copy, or start a new run")
 
     def write(self, episodes: Iterable[Episode]) -> None:
-        rows = [
-            (e.id, e.provenance["round"], e.tags["stage"], e.env_id, e.env_version, e.seed,
-             e.rewards[0] if e.rewards else None, json.dumps(e.to_dict()))
-            for e in episodes
-        ]
+        played, failed = [], []
+        for e in episodes:
+            data = json.dumps(e.to_dict())
+            if e.error:
+                failed.append((e.id, e.provenance["round"], e.tags["stage"], e.error, data))
+            else:
+                played.append((e.id, e.provenance["round"], e.tags["stage"], e.env_id, e.env_version, e.seed,
+                               e.rewards[0] if e.rewards else None, data))
         with self._db:  # one transaction per batch; append-only, so an existing id is an error
             self._db.executemany(
                 "INSERT INTO episodes (id, round, stage, env_id, env_version, seed, reward, data) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", played)
+            self._db.executemany("INSERT INTO failures (id, round, stage, error, data) VALUES (?, ?, ?, ?, ?)", failed)
 
     def ids(self, round: int, stage: str) -> set[str]:
         cur = self._db.execute("SELECT id FROM episodes WHERE round = ? AND stage = ?", (round, stage))
         return {r[0] for r in cur}
 
+    def has_stage(self, stage: str) -> bool:
+        return self._db.execute("SELECT 1 FROM episodes WHERE stage = ? LIMIT 1", (stage,)).fetchone() is not None
+
     def episodes(self, round: int, stage: str) -> list[Episode]:
         cur = self._db.execute(
             "SELECT data FROM episodes WHERE round = ? AND stage = ? ORDER BY rowid", (round, stage))
+        return [Episode.from_dict(json.loads(r[0])) for r in cur]
+
+    def failures(self, round: int, stage: str) -> list[Episode]:
+        """Failed attempts of episodes that were never played to their end (the latest attempt of each)."""
+        cur = self._db.execute(
+            "SELECT data FROM failures f WHERE round = ? AND stage = ? AND id NOT IN (SELECT id FROM episodes) "
+            "AND rowid = (SELECT MAX(rowid) FROM failures g WHERE g.id = f.id) ORDER BY rowid", (round, stage))
         return [Episode.from_dict(json.loads(r[0])) for r in cur]
 
     def count(self) -> int:

@@ -15,6 +15,7 @@ class Message:
 @dataclass(frozen=True)
 class SamplingParams:
     temperature: float = 0.8  # 0 means greedy decoding
+    top_k: int = 50  # 0 means no top-k cut
     top_p: float = 1.0
     max_new_tokens: int = 64
     n: int = 1
@@ -78,9 +79,15 @@ class Episode:
     terminated: bool = False
     truncated: bool = False
     end_reason: str = ""
+    error: str = ""  # set when an exception (env, backend) ended the episode: a failure, not an outcome
     info: dict[str, Any] = field(default_factory=dict)  # env facts (e.g. difficulty level, answer)
     tags: dict[str, Any] = field(default_factory=dict)  # what the round asked for (stage, sample index)
     provenance: dict[str, Any] = field(default_factory=dict)  # run, round, model, sampling, code version
+
+    @property
+    def has_outcome(self) -> bool:
+        """Ended by the env's rules with rewards; not a failure, nor cut short by a turn or token cap."""
+        return bool(self.rewards) and not self.error
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

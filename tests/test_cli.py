@@ -37,7 +37,7 @@ def test_bad_input_is_a_clear_error(args, message, tmp_path, monkeypatch):
     assert not (tmp_path / "runs").exists()  # nothing was started
 
 
-def test_run_then_resume_with_more_rounds_then_refuse_other_changes(tmp_path, tiny_model, monkeypatch):
+def test_resume_may_change_only_what_shapes_no_stored_work(tmp_path, tiny_model, monkeypatch):
     monkeypatch.chdir(tmp_path)
     settings = [f"model='{tiny_model}'", "rounds=0", "eval.levels=[1]", "eval.problems_per_level=2",
                 "eval.max_new_tokens=4", "rollout.problems_per_round=2", "rollout.max_new_tokens=4",
@@ -48,12 +48,17 @@ def test_run_then_resume_with_more_rounds_then_refuse_other_changes(tmp_path, ti
     assert "round 0" in out and (tmp_path / "runs/r/rounds/0/metrics.json").exists()
     code, out = _invoke("run", "--out", "runs/r", *tiny)
     assert code == 2 and "already holds a run" in out
-    code, out = _invoke("run", "--resume", "--set", "rollout.temperature=0.1")  # the latest run under runs/
-    assert code == 2 and "only 'rounds' may change (asked to change: rollout)" in " ".join(out.split())
-    code, out = _invoke("run", "--resume", "--set", "rounds=1")
+    code, out = _invoke("run", "--resume", "--set", "eval.problems_per_level=3", "--set", "seed=5")  # the latest run
+    out = " ".join(out.split())
+    assert code == 2 and "eval.problems_per_level shapes the stored eval" in out and "seed shapes the stored work" in out
+    # round 0 evaluated, nothing rolled out yet: the rollout's settings may still change
+    code, out = _invoke("run", "--resume", "--set", "rounds=1", "--set", "rollout.temperature=0.5")
     assert code == 0, out
     assert (tmp_path / "runs/r/rounds/1/checkpoint/config.json").exists()
-    assert "rounds = 1" in (tmp_path / "runs/r/config.toml").read_text()
+    saved = (tmp_path / "runs/r/config.toml").read_text()
+    assert "rounds = 1" in saved and "temperature = 0.5" in saved
+    code, out = _invoke("run", "--resume", "--set", "rounds=2", "--set", "rollout.temperature=0.9")
+    assert code == 2 and "rollout.temperature shapes the stored rollout" in " ".join(out.split())
 
 
 def test_eval_prints_accuracy_per_level(tiny_model):

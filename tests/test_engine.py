@@ -14,7 +14,7 @@ class ScriptedBackend:
         self.answer = answer
         self.batches: list[int] = []
 
-    def generate(self, prompts, params):
+    def generate(self, prompts, params, seeds=None):
         self.batches.append(len(prompts))
         return [[Completion(self.answer(p), (1, 2), "stop")] for p in prompts]
 
@@ -68,11 +68,13 @@ def test_an_exception_inside_one_episode_never_kills_the_run(tmp_path):
     store = EpisodeStore(tmp_path / "episodes.sqlite")
     episodes = run_episodes(specs, {"p": backend}, SamplingParams(), PROVENANCE, store=store)
     by_id = {e.id: e for e in episodes}
-    assert len(episodes) == 41 and store.count() == 41
-    assert by_id["bad-level"].truncated and by_id["bad-level"].end_reason.startswith("error in reset")
-    crashed = [e for e in episodes if e.end_reason.startswith("error in step")]
-    assert crashed and all(e.truncated and e.rewards == (0.0,) for e in crashed)
-    assert sum(e.rewards[0] for e in episodes) == 40 - len(crashed)
+    failed = store.failures(1, "train")
+    assert len(episodes) == 41 and store.count() + len(failed) == 41  # failures are stored apart
+    assert by_id["bad-level"].error.startswith("error in reset") and by_id["bad-level"] in failed
+    crashed = [e for e in episodes if e.error.startswith("error in step")]
+    assert crashed and all(e.truncated and e.rewards == () and not e.has_outcome for e in crashed)
+    assert {e.id for e in failed} == {e.id for e in crashed} | {"bad-level"}
+    assert sum(e.rewards[0] for e in episodes if e.has_outcome) == 40 - len(crashed)
 
 
 def test_episodes_carry_provenance_and_call_seeds(tmp_path):

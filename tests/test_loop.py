@@ -69,6 +69,7 @@ def test_resume_after_an_interrupted_round_finishes_without_repeating_episodes(t
     monkeypatch.setattr(loop.RECIPES, "load", lambda _id: type(recipe)(**{**recipe.__dict__, "train": interrupted_train}))
     with pytest.raises(KeyboardInterrupt):
         loop.run(cfg, run_dir, Console(quiet=True))
+    run_dir.close()
     assert run_dir.is_complete(1) and not run_dir.is_complete(2)
     stored_before = EpisodeStore(run_dir.episodes_path).ids(2, "train")
     assert len(stored_before) == 12
@@ -82,7 +83,7 @@ def test_resume_after_an_interrupted_round_finishes_without_repeating_episodes(t
 
 def test_resume_mid_rollout_plays_only_the_missing_episodes(tmp_path, tiny_model):
     cfg, run_dir = _run(tmp_path, tiny_model, ["rounds=1"])
-    specs = loop.rollout_specs(cfg, 1, [1], run_dir.run_id)
+    specs = loop.rollout_specs(cfg, 1, [1])
     kept = specs[:5]
     from sparring.engine import run_episodes
     from sparring.models.transformers_backend import TransformersBackend

@@ -11,6 +11,11 @@ class Backend(Protocol):
     model_id: str  # what the model is: path or hub id
     checkpoint_hash: str  # which weights exactly: goes into every episode's provenance
 
-    def generate(self, prompts: Sequence[Sequence[Message]], params: SamplingParams) -> list[list[Completion]]:
-        """`params.n` completions for each prompt, in prompt order, as one batched call."""
+    def generate(self, prompts: Sequence[Sequence[Message]], params: SamplingParams,
+                 seeds: Sequence[int] | None = None) -> list[list[Completion]]:
+        """`params.n` completions for each prompt, in prompt order, as one batched call.
+
+        `seeds` (one per prompt) make each prompt's samples reproducible on their own: the same
+        prompt and seed give the same completions whatever else shares the call.
+        """
         ...

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 from pathlib import Path
 from typing import Sequence
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import (AutoModelForCausalLM, AutoTokenizer, LogitsProcessor, LogitsProcessorList,
+                          TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper)
 
 from sparring.errors import SparringError
 from sparring.models.paths import resolve_model
+from sparring.models.precision import resolve_dtype
+from sparring.seeds import derive_seed
 from sparring.types import Completion, Message, SamplingParams
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -40,13 +44,14 @@ def checkpoint_hash(path: str) -> str:
 class TransformersBackend:
     """Loads a causal LM once; `generate` serves any number of prompts in batches of `batch_size` rows."""
 
-    def __init__(self, model: str, dtype: str = "bfloat16", batch_size: int = 64):
+    def __init__(self, model: str, dtype: str = "auto", batch_size: int = 64):
         path = resolve_model(model)
+        self.dtype, self.dtype_reason = resolve_dtype(dtype)
         try:
             self.tokenizer = load_tokenizer(path)
-            self.model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[dtype]).eval()
-        except (OSError, ValueError) as e:
-            raise SparringError(f"could not load model {model!r}: {e}") from e
+            self.model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[self.dtype]).eval()
+        except Exception as e:  # a damaged checkpoint fails in many ways (safetensors, json, torch)
+            raise SparringError(f"could not load model {model!r}: {str(e).strip()[:300]}") from e
         self.model_id = model
         self.path = path
         self.checkpoint_hash = checkpoint_hash(path)
@@ -60,30 +65,33 @@ class TransformersBackend:
             [{"role": m.role, "content": m.content} for m in messages], add_generation_prompt=True, tokenize=False)
 
     @torch.inference_mode()
-    def generate(self, prompts: Sequence[Sequence[Message]], params: SamplingParams) -> list[list[Completion]]:
+    def generate(self, prompts: Sequence[Sequence[Message]], params: SamplingParams,
+                 seeds: Sequence[int] | None = None) -> list[list[Completion]]:
+        """`params.n` completions per prompt. Completion j of prompt i is drawn with the seed
+        derive_seed(seeds[i], j), so it does not depend on the other prompts of the call; without
+        `seeds`, prompt i's seed is derived from `params.seed` and i (fresh ones when that is None)."""
         self.generate_calls += 1
-        texts = [self.render(p) for p in prompts]
-        per_batch = max(1, self.batch_size // params.n)
-        results: list[list[Completion]] = []
-        # fork_rng keeps the per-call seed from leaking into (or depending on) global torch state.
-        with torch.random.fork_rng(devices=[]):
-            if params.seed is not None:
-                torch.manual_seed(params.seed)
-            for start in range(0, len(texts), per_batch):
-                results.extend(self._generate_batch(texts[start:start + per_batch], params))
-        return results
+        if seeds is None:
+            base = params.seed if params.seed is not None else secrets.randbits(63)
+            seeds = [derive_seed(base, i) for i in range(len(prompts))]
+        # One row per sample: prompt i repeated n times, row (i, j) seeded with derive_seed(seeds[i], j).
+        texts = [self.render(p) for p in prompts for _ in range(params.n)]
+        row_seeds = [derive_seed(seed, j) for seed in seeds for j in range(params.n)]
+        rows: list[Completion] = []
+        for start in range(0, len(texts), self.batch_size):
+            end = start + self.batch_size
+            rows.extend(self._generate_batch(texts[start:end], params, row_seeds[start:end]))
+        return [rows[i:i + params.n] for i in range(0, len(rows), params.n)]
 
-    def _generate_batch(self, texts: list[str], params: SamplingParams) -> list[list[Completion]]:
+    def _generate_batch(self, texts: list[str], params: SamplingParams, row_seeds: list[int]) -> list[Completion]:
         enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.model.device)
-        sampling = (dict(do_sample=True, temperature=params.temperature, top_p=params.top_p)
-                    if params.temperature > 0 else dict(do_sample=False, temperature=None, top_p=None, top_k=None))
+        # Greedy decoding either way: sampling is done by the seeded processors (see SeededSampling).
+        processors = LogitsProcessorList(sampling_processors(params, row_seeds) if params.temperature > 0 else [])
         stop = dict(stop_strings=list(params.stop), tokenizer=self.tokenizer) if params.stop else {}
         out = self.model.generate(
-            **enc, **sampling, **stop, max_new_tokens=params.max_new_tokens, num_return_sequences=params.n,
-            pad_token_id=self.tokenizer.pad_token_id)
-        new_tokens = out[:, enc["input_ids"].shape[1]:].tolist()
-        completions = [self._completion(row, params) for row in new_tokens]
-        return [completions[i:i + params.n] for i in range(0, len(completions), params.n)]
+            **enc, **stop, do_sample=False, temperature=None, top_p=None, top_k=None, logits_processor=processors,
+            max_new_tokens=params.max_new_tokens, pad_token_id=self.tokenizer.pad_token_id)
+        return [self._completion(row, params) for row in out[:, enc["input_ids"].shape[1]:].tolist()]
 
     def _completion(self, row: list[int], params: SamplingParams) -> Completion:
         end = next((i for i, t in enumerate(row) if t in self._eos_ids), None)
@@ -94,3 +102,33 @@ class TransformersBackend:
             if s in text:
                 text, stopped = text[: text.index(s)], True
         return Completion(text=text, token_ids=tuple(ids), finish_reason="stop" if stopped else "length")
+
+
+def sampling_processors(params: SamplingParams, row_seeds: Sequence[int]) -> list[LogitsProcessor]:
+    """Temperature, top-k and top-p (transformers' own warpers), then seeded Gumbel noise."""
+    warpers: list[LogitsProcessor] = [TemperatureLogitsWarper(params.temperature)]
+    if params.top_k > 0:
+        warpers.append(TopKLogitsWarper(params.top_k))
+    if params.top_p < 1.0:
+        warpers.append(TopPLogitsWarper(params.top_p))
+    return [*warpers, SeededSampling(row_seeds)]
+
+
+class SeededSampling(LogitsProcessor):
+    """Samples by the Gumbel-max trick, with one random stream per row.
+
+    argmax(scores + Gumbel noise) is a draw from softmax(scores), so greedy decoding over these scores
+    samples exactly as multinomial sampling does. transformers' sampling draws every row of a batch
+    from one global stream, so a row's sample depends on the rest of its batch and on call order;
+    here row i's noise at step t depends only on its own seed and t, and a resumed run, whose batches
+    hold other episodes, draws the same samples as an uninterrupted one.
+    """
+
+    def __init__(self, row_seeds: Sequence[int]):
+        self.generators = [torch.Generator().manual_seed(seed) for seed in row_seeds]
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        vocab = scores.shape[-1]
+        uniform = torch.stack([torch.rand(vocab, generator=g) for g in self.generators]).to(scores.device)
+        gumbel = -torch.log(-torch.log(uniform.clamp(min=1e-20, max=1.0 - 1e-7)))
+        return scores + gumbel

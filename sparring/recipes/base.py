@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -16,6 +17,19 @@ class TrainResult:
     checkpoint: Path
     losses: list[float]  # training loss per logged step, in order
     seconds: float
+
+    def write(self, checkpoint_dir: Path) -> None:
+        """Saved inside the checkpoint directory before it is renamed into place, so a checkpoint
+        found on resume still has its training metrics."""
+        (checkpoint_dir / TRAINING_RECORD).write_text(json.dumps({**asdict(self), "checkpoint": None}))
+
+    @classmethod
+    def read(cls, checkpoint_dir: Path) -> TrainResult:
+        record = json.loads((checkpoint_dir / TRAINING_RECORD).read_text())
+        return cls(**{**record, "checkpoint": checkpoint_dir})
+
+
+TRAINING_RECORD = "training.json"
 
 
 @dataclass(frozen=True)

@@ -14,14 +14,17 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from sparring.errors import SparringError
 from sparring.recipes.base import Recipe, TrainResult
+from sparring.sections import Section
 from sparring.types import Episode
 
 
-class RestEMConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RestEMConfig(Section):
+    shapes = "train"
+    shapes_by_key = {"max_per_problem": "build", "min_reward": "build"}
 
     max_per_problem: int = Field(2, ge=1, description="m: distinct verified answers kept per problem")
     min_reward: float = Field(1.0, description="an episode is verified when seat 0's reward reaches this")
@@ -32,8 +35,7 @@ class RestEMConfig(BaseModel):
     batch_size: int = Field(8, ge=1)
     lora_r: int = Field(16, ge=1)
     lora_alpha: int = Field(32, ge=1)
-    max_length: int = Field(256, ge=16)
-    bf16: bool = Field(True, description="bf16 autocast (fastest here on CPU and on GPUs)")
+    max_length: int = Field(256, ge=16, description="tokens of prompt + answer; longer rows are cut at the end")
 
 
 def build(episodes: Sequence[Episode], cfg: RestEMConfig) -> list[dict[str, Any]]:
@@ -69,8 +71,9 @@ def build(episodes: Sequence[Episode], cfg: RestEMConfig) -> list[dict[str, Any]
 
 
 def train(base_model: str, rows: list[dict[str, Any]], cfg: RestEMConfig, out: Path, seed: int = 0,
-          progress=None) -> TrainResult:
-    """Fine-tune `base_model` on `rows` and save merged weights plus tokenizer to `out`."""
+          progress=None, dtype: str = "float32") -> TrainResult:
+    """Fine-tune `base_model` on `rows` and save merged weights, tokenizer and the training record to
+    `out`. Training runs in float32 with autocast to `dtype` where it is bfloat16 or float16."""
     import torch
     from datasets import Dataset
     from peft import LoraConfig
@@ -86,6 +89,7 @@ def train(base_model: str, rows: list[dict[str, Any]], cfg: RestEMConfig, out: P
     base_model = resolve_model(base_model)
     tokenizer = load_tokenizer(base_model)
     tokenizer.padding_side = "right"
+    _check_room_for_answers(rows, tokenizer, cfg.max_length)
     model = AutoModelForCausalLM.from_pretrained(base_model, dtype=torch.float32)
     dataset = Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in rows])
     cuda = torch.cuda.is_available()
@@ -109,7 +113,7 @@ def train(base_model: str, rows: list[dict[str, Any]], cfg: RestEMConfig, out: P
             output_dir=scratch, num_train_epochs=cfg.epochs, per_device_train_batch_size=cfg.batch_size,
             learning_rate=cfg.learning_rate, lr_scheduler_type="constant", warmup_steps=0,
             logging_steps=1, save_strategy="no", report_to=[], disable_tqdm=True, seed=seed,
-            max_length=cfg.max_length, bf16=cfg.bf16 and (not cuda or torch.cuda.is_bf16_supported()),
+            max_length=cfg.max_length, bf16=dtype == "bfloat16", fp16=dtype == "float16" and cuda,
             use_cpu=not cuda, gradient_checkpointing=False,  # checkpointing only costs time at this size
             dataloader_pin_memory=False,
         )
@@ -121,13 +125,25 @@ def train(base_model: str, rows: list[dict[str, Any]], cfg: RestEMConfig, out: P
         trainer.train()
         trained = trainer.model.merge_and_unload() if cfg.finetune == "lora" else trainer.model
 
+    result = TrainResult(out, losses, time.time() - started)
+
     def save(path: Path) -> None:
         trained.save_pretrained(path)
         tokenizer.padding_side = "left"
         tokenizer.save_pretrained(path)
+        result.write(path)
 
     save_atomically(out, save)  # a checkpoint directory exists only once it is complete
-    return TrainResult(out, losses, time.time() - started)
+    return result
+
+
+def _check_room_for_answers(rows: list[dict[str, Any]], tokenizer, max_length: int) -> None:
+    """Rows are cut at `max_length` tokens from the end, so a prompt that long leaves no answer to learn."""
+    longest = max(len(tokenizer.apply_chat_template(r["prompt"], add_generation_prompt=True, return_dict=True)["input_ids"])
+                  for r in rows)
+    if longest >= max_length:
+        raise SparringError(f"rest_em.max_length = {max_length} leaves no room for the answer: the longest prompt is "
+                            f"{longest} tokens. Raise it above {longest} plus the answer's length (and --resume)")
 
 
 RECIPE = Recipe(name="rest-em", config_key="rest_em", config=RestEMConfig, build=build, train=train)
