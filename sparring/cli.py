@@ -12,6 +12,7 @@ from typing import Iterator, List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from sparring.errors import SparringError
@@ -45,7 +46,7 @@ def _user_errors(resume_hint: Path | None = None) -> Iterator[None]:
     try:
         yield
     except SparringError as e:
-        console.print(f"[bold red]error:[/] {e}")
+        console.print(f"[bold red]error:[/] {escape(str(e))}")
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         console.print(f"\n[yellow]interrupted.[/] Everything finished so far is stored.{hint}")
@@ -53,12 +54,12 @@ def _user_errors(resume_hint: Path | None = None) -> Iterator[None]:
     except OSError as e:
         if e.errno not in _DISK_ERRORS:
             raise
-        where = f" {e.filename}" if e.filename else ""
+        where = f" {escape(str(e.filename))}" if e.filename else ""
         console.print(f"[bold red]error:[/] could not write{where}: {e.strerror}. The work stored before it is "
                       f"intact; free space or fix permissions, then resume.{hint}")
         raise typer.Exit(2) from None
     except sqlite3.OperationalError as e:  # "database or disk is full", "attempt to write a readonly database"
-        console.print(f"[bold red]error:[/] the episode store could not be written: {e}. The episodes stored "
+        console.print(f"[bold red]error:[/] the episode store could not be written: {escape(str(e))}. The episodes stored "
                       f"before it are intact; free space or fix permissions, then resume.{hint}")
         raise typer.Exit(2) from None
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from datasets import Dataset
 from rich.console import Console
+from rich.markup import escape
 
 from sparring.config import RunConfig
 from sparring.curriculum import choose_levels, latest_pass_rates, pass_rates_by_level
@@ -39,7 +40,7 @@ def run(cfg: RunConfig, run_dir: RunDir, console: Console) -> list[dict[str, Any
     store = run_dir.store
     heldout, note = run_heldout(run_dir.heldout_path, cfg.env, cfg.eval.levels, cfg.eval.problems_per_level)
     if note:
-        console.print(f"[yellow]warning:[/] {note}")
+        console.print(f"[yellow]warning:[/] {escape(note)}")
     history = [run_dir.metrics(r) for r in range(cfg.rounds + 1) if run_dir.is_complete(r)]
     if history:
         console.print(rounds_table(history))

@@ -32,20 +32,28 @@ def _check_request(env, request: TurnRequest) -> None:
              "a request carries a non-empty tuple of Message")
 
 
+def check_result(env, result: StepResult) -> None:
+    """One step's answer keeps the contract: one reward per seat within bounds, and a next request
+    exactly when the episode goes on."""
+    _require(isinstance(result, StepResult), f"step() must return a StepResult, got {type(result).__name__}")
+    _require(len(result.rewards) == env.num_seats, f"rewards need one entry per seat ({env.num_seats})")
+    lo, hi = env.reward_range
+    _require(all(lo <= r <= hi for r in result.rewards), f"rewards {result.rewards} outside {env.reward_range}")
+    if result.done:
+        _require(result.next_request is None, "a finished episode asks for no further turn")
+    else:
+        _check_request(env, result.next_request)
+
+
 def _play(env, seed: int, actions: random.Random, max_steps: int) -> list[StepResult]:
     _check_request(env, env.reset(seed))
     results = []
     for _ in range(max_steps):
         result = env.step(_junk(actions))
-        _require(isinstance(result, StepResult), f"step() must return a StepResult, got {type(result).__name__}")
-        _require(len(result.rewards) == env.num_seats, f"rewards need one entry per seat ({env.num_seats})")
-        lo, hi = env.reward_range
-        _require(all(lo <= r <= hi for r in result.rewards), f"rewards {result.rewards} outside {env.reward_range}")
+        check_result(env, result)
         results.append(result)
         if result.done:
-            _require(result.next_request is None, "a finished episode asks for no further turn")
             return results
-        _check_request(env, result.next_request)
     raise EnvContractError(f"episode with seed {seed} did not end within {max_steps} junk actions")
 
 

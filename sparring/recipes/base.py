@@ -39,3 +39,6 @@ class Recipe:
     config: type[BaseModel]
     build: Callable[[Sequence[Episode], Any], list[dict[str, Any]]]
     train: Callable[..., TrainResult]
+    # `--set` values under which the recipe trains on the untrained tiny test model (whose samples are
+    # never right): the safety harness runs, kills and resumes every registered recipe with them.
+    tiny_settings: tuple[str, ...] = ()

@@ -146,4 +146,5 @@ def _check_room_for_answers(rows: list[dict[str, Any]], tokenizer, max_length: i
                             f"{longest} tokens. Raise it above {longest} plus the answer's length (and --resume)")
 
 
-RECIPE = Recipe(name="rest-em", config_key="rest_em", config=RestEMConfig, build=build, train=train)
+RECIPE = Recipe(name="rest-em", config_key="rest_em", config=RestEMConfig, build=build, train=train,
+                tiny_settings=("rest_em.min_reward=0.0", "rest_em.batch_size=4"))
