@@ -1,5 +1,7 @@
 """The CLI answers bad input with a clear message, never a traceback."""
 
+from pathlib import Path
+
 import pytest
 from typer.testing import CliRunner
 
@@ -68,34 +70,39 @@ def test_eval_prints_accuracy_per_level(tiny_model):
     assert "mean" in out and "0.0" in out
 
 
-def test_kill_mid_rollout_keeps_the_store_and_resume_finishes(tmp_path, tiny_model):
-    import signal
-    import sqlite3
-    import subprocess
-    import sys
-    import time
+def test_a_full_disk_stops_the_run_clearly_and_resume_finishes(tmp_path, tiny_model, monkeypatch):
+    import errno
 
-    settings = [f"model='{tiny_model}'", "rounds=1", "rollout.problems_per_round=60", "rollout.samples_per_problem=2",
-                "rollout.max_in_flight=8", "rollout.max_new_tokens=16", "eval.levels=[1]", "eval.problems_per_level=2",
-                "eval.max_new_tokens=4", "rest_em.min_reward=0.0", "backend.dtype='float32'"]
-    args = [sys.executable, "-m", "sparring.cli", "run", "--out", str(tmp_path / "r")]
-    args += [arg for s in settings for arg in ("--set", s)]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    db = tmp_path / "r" / "episodes.sqlite"
+    from sparring.rundir import RunDir
 
-    def stored(stage):
-        with sqlite3.connect(db) as conn:
-            return conn.execute("SELECT COUNT(*) FROM episodes WHERE stage = ?", (stage,)).fetchone()[0]
+    monkeypatch.chdir(tmp_path)
+    settings = [f"model='{tiny_model}'", "rounds=1", "eval.levels=[1]", "eval.problems_per_level=2",
+                "eval.max_new_tokens=4", "rollout.problems_per_round=2", "rollout.max_new_tokens=4",
+                "rest_em.min_reward=0.0", "backend.dtype='float32'"]
+    real_write = RunDir.write_metrics
 
-    deadline = time.time() + 120
-    while time.time() < deadline and not (db.exists() and stored("train") >= 16):
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    killed_at = stored("train")
-    assert 16 <= killed_at < 120  # killed mid-rollout, and what was stored is readable
+    def full_disk(self, r, metrics):
+        if r == 1:
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.metrics_path(r)))
+        real_write(self, r, metrics)
 
-    code, out = _invoke("run", "--resume", "--out", str(tmp_path / "r"))
+    monkeypatch.setattr(RunDir, "write_metrics", full_disk)
+    code, out = _invoke("run", "--out", "runs/r", *[a for s in settings for a in ("--set", s)])
+    out = " ".join(out.split())
+    assert code == 2 and "No space left on device" in out and "--resume --out runs/r" in out
+    assert (tmp_path / "runs/r/rounds/0/metrics.json").exists()  # the earlier round is intact
+    monkeypatch.setattr(RunDir, "write_metrics", real_write)
+    code, out = _invoke("run", "--resume", "--out", "runs/r")
     assert code == 0, out
-    assert stored("train") == 120 and stored("eval") == 4
-    assert (tmp_path / "r" / "rounds" / "1" / "metrics.json").exists()
+    assert (tmp_path / "runs/r/rounds/1/metrics.json").exists()
+
+
+def test_runs_started_in_the_same_second_get_their_own_directories(tmp_path, monkeypatch):
+    from sparring.config import load_config
+    from sparring.rundir import RunDir
+
+    monkeypatch.chdir(tmp_path)
+    first, second = (RunDir.create(None, load_config(None, ["name=same"])) for _ in range(2))
+    assert first.root != second.root and first.root.parent == second.root.parent == Path("runs")
+    assert first.run_id != second.run_id and second.root.name.startswith(first.root.name)
+    first.close(), second.close()

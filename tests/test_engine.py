@@ -1,5 +1,7 @@
 """The engine batches every pending request of a policy into one call and survives broken episodes."""
 
+import pytest
+
 from sparring.engine import EpisodeSpec, run_episodes
 from sparring.store import EpisodeStore
 from sparring.types import Completion, SamplingParams
@@ -94,3 +96,68 @@ def test_real_backend_serves_many_episodes_in_one_call(tiny_backend):
     episodes = run_episodes(_specs(24), {"p": tiny_backend}, SamplingParams(max_new_tokens=4, seed=0), PROVENANCE)
     assert tiny_backend.generate_calls - before == 1
     assert len(episodes) == 24 and all(e.terminated or e.truncated for e in episodes)
+
+
+class FailingBackend(ScriptedBackend):
+    """Raises on the calls whose number is in `failing` (counting from 0)."""
+
+    def __init__(self, answer, failing):
+        super().__init__(answer)
+        self.failing = failing
+
+    def generate(self, prompts, params, seeds=None):
+        call = len(self.batches)
+        self.batches.append(len(prompts))
+        if call in self.failing:
+            raise RuntimeError("backend crashed")
+        return [[Completion(self.answer(p), (1, 2), "stop")] for p in prompts]
+
+
+def test_a_failing_generate_call_fails_only_the_episodes_it_served(tmp_path):
+    store = EpisodeStore(tmp_path / "episodes.sqlite")
+    backend = FailingBackend(_solve, failing={1})
+    episodes = run_episodes(_specs(30), {"p": backend}, SamplingParams(), PROVENANCE, store=store, max_in_flight=10)
+    failed = [e for e in episodes if e.error]
+    assert len(episodes) == 30 and len(failed) == 10 and failed[0].error == "error in generate: RuntimeError: backend crashed"
+    assert store.count() == 20 and len(store.failures(1, "train")) == 10
+    # a resumed run plays the failed episodes again; played ones are never repeated
+    todo = [s for s in _specs(30) if s.id not in store.ids(1, "train")]
+    run_episodes(todo, {"p": ScriptedBackend(_solve)}, SamplingParams(), PROVENANCE, store=store)
+    assert store.count() == 30 and store.failures(1, "train") == []
+
+
+def test_more_failures_than_the_ceiling_stop_the_rollout(tmp_path):
+    from sparring.engine import TooManyFailures
+
+    backend = ScriptedBackend(lambda m: None)  # every step raises inside the env
+    with pytest.raises(TooManyFailures, match="6 episodes failed, more than the 5 allowed.*error in step"):
+        run_episodes(_specs(30), {"p": backend}, SamplingParams(), PROVENANCE, max_in_flight=4, max_failures=5)
+
+
+@pytest.mark.parametrize("output", ["", " " * 70_000, "Answer: 1" * 8_000, "🙂" * 30_000])
+def test_empty_or_enormous_outputs_are_illegal_or_wrong_never_errors(output):
+    episodes = run_episodes(_specs(4), {"p": ScriptedBackend(lambda m: output)}, SamplingParams(), PROVENANCE)
+    assert all(e.has_outcome and e.rewards == (0.0,) for e in episodes)
+
+
+def test_the_turn_cap_cuts_an_episode_without_an_outcome():
+    episodes = run_episodes(_specs(3, max_attempts=50), {"p": ScriptedBackend(lambda m: "no")}, SamplingParams(),
+                            PROVENANCE, max_turns=4)
+    assert all(len(e.turns) == 4 and e.truncated and e.rewards == () and not e.has_outcome and not e.error
+               for e in episodes)
+    assert episodes[0].end_reason == "cut at the cap of 4 turns"
+
+
+def test_no_episode_starts_once_the_token_budget_is_spent():
+    backend = ScriptedBackend(_solve)  # 2 tokens per completion
+    episodes = run_episodes(_specs(40), {"p": backend}, SamplingParams(), PROVENANCE, max_in_flight=10, max_tokens=30)
+    assert backend.batches == [10, 10] and len(episodes) == 20  # 20 tokens after the first call, 40 after the second
+
+
+def test_a_completion_depends_on_its_episode_and_turn_not_on_its_batch(tiny_backend):
+    sampling = SamplingParams(temperature=1.0, max_new_tokens=8, seed=3)
+    together = {e.id: e for e in run_episodes(_specs(12, max_attempts=2), {"p": tiny_backend}, sampling, PROVENANCE)}
+    apart = run_episodes(_specs(12, max_attempts=2)[5:8], {"p": tiny_backend}, sampling, PROVENANCE, max_in_flight=1)
+    for e in apart:
+        assert [t.completion.token_ids for t in e.turns] == [t.completion.token_ids for t in together[e.id].turns]
+    assert len({e.turns[0].completion.token_ids for e in together.values()}) > 1

@@ -9,6 +9,7 @@ from transformers import AutoModelForCausalLM
 
 from sparring import loop
 from sparring.config import load_config
+from sparring.errors import SparringError
 from sparring.rundir import RunDir
 from sparring.store import EpisodeStore
 
@@ -97,3 +98,54 @@ def test_resume_mid_rollout_plays_only_the_missing_episodes(tmp_path, tiny_model
     loop.run(cfg, run_dir, Console(quiet=True))
     store = EpisodeStore(run_dir.episodes_path)
     assert store.ids(1, "train") == {s.id for s in specs}
+
+
+class FlakyArithmetic:
+    """arithmetic-v0 whose step raises for the episodes whose seed is divisible by `every`."""
+
+    every = 5
+    num_seats, reward_range, levels = 1, (0.0, 1.0), tuple(range(1, 9))
+
+    def __init__(self, **kwargs):
+        from sparring.envs.arithmetic import ArithmeticEnv
+
+        self.env = ArithmeticEnv(**kwargs)
+
+    def reset(self, seed):
+        self.seed = seed
+        return self.env.reset(seed)
+
+    def step(self, action_text):
+        if self.seed % self.every == 0:
+            raise RuntimeError("env bug")
+        return self.env.step(action_text)
+
+
+@pytest.fixture
+def flaky_env(monkeypatch):
+    from sparring.envs import ENVS
+
+    monkeypatch.setattr(ENVS, "_entries", dict(ENVS._entries))  # registered for this test only
+    ENVS.register("flaky-arithmetic-v0", f"{__name__}:FlakyArithmetic", "raises in some episodes")
+    return FlakyArithmetic
+
+
+def test_failing_episodes_are_counted_and_the_run_completes(tmp_path, tiny_model, flaky_env):
+    cfg, run_dir = _run(tmp_path, tiny_model, ["rounds=1", "env=flaky-arithmetic-v0", "rollout.problems_per_round=30",
+                                               "rollout.max_failed_fraction=0.5"])
+    history = loop.run(cfg, run_dir, Console(quiet=True))
+    failed = run_dir.store.failures(1, "train")
+    assert failed and all(e.error == "error in step: RuntimeError: env bug" and e.seed % 5 == 0 for e in failed)
+    assert history[1]["rollout"]["failed"] == len(failed)
+    assert history[1]["rollout"]["episodes"] + len(failed) == 60
+    assert history[1]["dataset"]["rows"] == history[1]["rollout"]["episodes"]  # failures never reach training
+    run_dir.close()
+
+
+def test_more_failures_than_the_ceiling_stop_the_run_with_a_clear_message(tmp_path, tiny_model, flaky_env,
+                                                                         monkeypatch):
+    monkeypatch.setattr(flaky_env, "every", 1)  # every episode fails
+    cfg, run_dir = _run(tmp_path, tiny_model, ["rounds=1", "env=flaky-arithmetic-v0"])
+    with pytest.raises(SparringError, match="episodes failed, more than the .* allowed.*env bug"):
+        loop.run(cfg, run_dir, Console(quiet=True))
+    run_dir.close()

@@ -1,6 +1,7 @@
 import pytest
 
 from sparring.errors import SparringError
+from sparring.models import BACKENDS, load_backend
 from sparring.models.paths import check_model
 from sparring.models.transformers_backend import TransformersBackend
 from sparring.types import Message, SamplingParams
@@ -39,3 +40,27 @@ def test_missing_model_paths_are_clear_errors(tmp_path):
     with pytest.raises(SparringError, match="no config.json"):
         check_model(str(tmp_path))
     check_model("HuggingFaceTB/SmolLM2-135M-Instruct")  # a hub id is left to transformers
+
+
+@pytest.mark.parametrize("name", BACKENDS.ids())
+def test_every_backend_samples_each_prompt_independently_of_its_batch(name, tiny_model):
+    backend = load_backend(name, tiny_model, dtype="float32", batch_size=3)
+    params = SamplingParams(temperature=1.0, max_new_tokens=6, n=2)
+    prompts, seeds = [SHORT, LONG, SHORT, LONG, SHORT], [11, 12, 13, 14, 15]
+    together = backend.generate(prompts, params, seeds)
+    alone = [backend.generate([p], params, [s])[0] for p, s in zip(prompts, seeds)]
+    assert [[c.token_ids for c in cs] for cs in together] == [[c.token_ids for c in cs] for cs in alone]
+    assert together[0][0].token_ids != together[0][1].token_ids  # the n samples of a prompt differ
+    assert together[0] != together[2]  # so do equal prompts with other seeds
+
+
+def test_dtype_auto_picks_bf16_only_where_the_cpu_computes_it(monkeypatch):
+    from sparring.models import precision
+
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx512f", "avx512_vnni"})
+    assert precision.resolve_dtype("auto") == ("float32", precision.resolve_dtype("auto")[1])
+    assert "bf16 would be emulated" in precision.resolve_dtype("auto")[1]
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx512f", "amx_bf16"})
+    assert precision.resolve_dtype("auto") == ("bfloat16", "auto: the CPU has amx_bf16")
+    assert precision.resolve_dtype("float32") == ("float32", "set in the config")
