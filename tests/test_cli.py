@@ -106,3 +106,15 @@ def test_runs_started_in_the_same_second_get_their_own_directories(tmp_path, mon
     assert first.root != second.root and first.root.parent == second.root.parent == Path("runs")
     assert first.run_id != second.run_id and second.root.name.startswith(first.root.name)
     first.close(), second.close()
+
+
+def test_a_run_that_failed_on_a_setting_resumes_once_it_is_fixed(tmp_path, tiny_model, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    settings = [f"model='{tiny_model}'", "rounds=1", "seed=100000000000", "eval.levels=[1]",
+                "eval.problems_per_level=2", "eval.max_new_tokens=4", "rollout.problems_per_round=2",
+                "rollout.max_new_tokens=4", "rest_em.min_reward=0.0", "rest_em.max_length=16", "backend.dtype='float32'"]
+    code, out = _invoke("run", "--out", "runs/r", *[a for s in settings for a in ("--set", s)])
+    assert code == 2 and "rest_em.max_length = 16 leaves no room for the answer" in " ".join(out.split())
+    code, out = _invoke("run", "--resume", "--out", "runs/r", "--set", "rest_em.max_length=256")
+    assert code == 0, out  # training had not run, so its settings may change; the huge seed is fine
+    assert (tmp_path / "runs/r/rounds/1/checkpoint/training.json").exists()

@@ -1,0 +1,108 @@
+"""The safety harness at full size, printing the figures the README reports.
+
+  kill      SIGKILL `sparring run` (tiny model, every registered recipe) at seeded points across every
+            stage, resume, and compare with an uninterrupted run
+  fuzz      random model outputs per registered env (hypothesis), with the slowest read, and the
+            time to read adversarial 64 KB outputs
+  malformed the corpus of malformed inputs (sparring/harness/malformed.py): clear errors, no traceback
+
+    .venv/bin/python benchmarks/safety.py [--kill-points 20] [--actions 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from sparring.cli import _quiet_libraries
+from sparring.envs import ENVS
+from sparring.envs.answers import extract_answer
+from sparring.harness.fuzz import MAX_LEN, fuzz_env
+from sparring.harness.kill import kill_and_resume, tiny_run_settings
+from sparring.harness.malformed import try_all
+from sparring.models.tiny import build_tiny_model
+from sparring.recipes import RECIPES
+
+ADVERSARIAL_64KB = {
+    "whitespace after a marker": "answer" + " " * (MAX_LEN - 7) + "x",
+    "markers without end": ("answer: " * MAX_LEN)[:MAX_LEN],
+    "a digit run glued to a letter": "1" * (MAX_LEN - 1) + "x",
+    "open parentheses": "(" * MAX_LEN,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kill-points", type=int, default=20)
+    parser.add_argument("--actions", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    _quiet_libraries()
+    console = Console()
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = Path(scratch)
+        tiny = str(build_tiny_model(scratch / "tiny"))
+
+        table = Table(title=f"kill harness: {args.kill_points} SIGKILLs per recipe, tiny model, 2 rounds")
+        for col in ("recipe", "kills", "where they landed", "missed", "victims", "lost", "doubled",
+                    "equal to uninterrupted", "minutes"):
+            table.add_column(col)
+        for recipe in RECIPES.ids():
+            started = time.time()
+            report = kill_and_resume(scratch / f"kill-{recipe}", tiny_run_settings(tiny, recipe), args.kill_points,
+                                     seed=args.seed)
+            places = Counter(where.split()[-1] for where in report.landed)
+            table.add_row(recipe, str(report.kills), ", ".join(f"{k} {v}" for k, v in sorted(places.items())),
+                          str(report.missed), str(report.victims), str(report.episodes_lost),
+                          str(report.episodes_doubled), f"{report.equal_runs}/{report.victims}",
+                          f"{(time.time() - started) / 60:.1f}")
+            for difference in report.differences[:5]:
+                console.print(f"[red]difference:[/] {difference}")
+        console.print(table)
+
+        table = Table(title=f"fuzzing: {args.actions} random outputs per env (hypothesis)")
+        for col in ("env", "actions", "episodes", "slowest read ms", "its length", "seconds"):
+            table.add_column(col)
+        for env_id in ENVS.ids():
+            started = time.time()
+            report = fuzz_env(env_id, args.actions)
+            table.add_row(env_id, str(report.actions), str(report.episodes), f"{1000 * report.slowest_s:.1f}",
+                          str(report.slowest_len), f"{time.time() - started:.0f}")
+        console.print(table)
+
+        table = Table(title="reading adversarial 64 KB outputs (extract_answer, best of 5)")
+        table.add_column("output")
+        table.add_column("ms")
+        for name, text in ADVERSARIAL_64KB.items():
+            best = min(_timed(extract_answer, text) for _ in range(5))
+            table.add_row(name, f"{1000 * best:.1f}")
+        console.print(table)
+
+        finished = scratch / "finished"
+        from sparring.cli import app
+        from typer.testing import CliRunner
+
+        result = CliRunner().invoke(app, ["run", "--out", str(finished),
+                                          *(a for s in tiny_run_settings(tiny, rounds=1) for a in ("--set", s))])
+        assert result.exit_code == 0, result.output
+        report = try_all(scratch / "malformed", finished)
+        console.print(f"malformed inputs: {report.tried} tried, {len(report.tracebacks)} tracebacks, "
+                      f"{len(report.wrong)} without the expected message")
+        for line in report.tracebacks + report.wrong:
+            console.print(f"[red]  {line}[/]")
+
+
+def _timed(fn, *args) -> float:
+    started = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - started
+
+
+if __name__ == "__main__":
+    main()
