@@ -64,3 +64,18 @@ def test_dtype_auto_picks_bf16_only_where_the_cpu_computes_it(monkeypatch):
     monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx512f", "amx_bf16"})
     assert precision.resolve_dtype("auto") == ("bfloat16", "auto: the CPU has amx_bf16")
     assert precision.resolve_dtype("float32") == ("float32", "set in the config")
+
+
+def test_seeded_gumbel_sampling_draws_from_the_softmax():
+    import math
+
+    import torch
+
+    from sparring.models.transformers_backend import SeededSampling
+
+    rows = 4000
+    logits = torch.tensor([[0.0, math.log(2), math.log(5), -math.inf]]).repeat(rows, 1)  # p = 1/8, 2/8, 5/8, 0
+    picks = SeededSampling(range(rows))(None, logits).argmax(dim=-1)
+    freqs = torch.bincount(picks, minlength=4).float() / rows
+    assert torch.allclose(freqs, torch.tensor([1 / 8, 2 / 8, 5 / 8, 0.0]), atol=0.03)
+    assert torch.equal(SeededSampling(range(rows))(None, logits).argmax(dim=-1), picks)  # same seeds, same draws
