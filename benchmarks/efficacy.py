@@ -38,8 +38,9 @@ def main() -> None:
         started = time.time()
         loop.run(cfg, run_dir, console)
         wall = time.time() - started
+        run_dir.close()
     else:
-        run_dir = RunDir.open(args.run_dir)
+        run_dir = RunDir(args.run_dir)  # read only: no lock taken, nothing written
         cfg = run_dir.config()
     history = [run_dir.metrics(r) for r in range(cfg.rounds + 1) if run_dir.is_complete(r)]
     first, last = history[0], history[-1]

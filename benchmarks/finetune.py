@@ -21,6 +21,7 @@ from sparring.cli import _quiet_libraries
 from sparring.engine import EpisodeSpec, run_episodes
 from sparring.evaluate import evaluate, heldout_set
 from sparring.models import load_backend
+from sparring.models.precision import resolve_dtype
 from sparring.recipes.rest_em import RestEMConfig, build, train
 from sparring.types import SamplingParams
 
@@ -52,7 +53,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         for mode, lr in (("lora", args.lora_lr), ("full", args.full_lr)):
             cfg = RestEMConfig(finetune=mode, learning_rate=lr)
-            trained = train(args.model, rows, cfg, Path(scratch) / mode)
+            trained = train(args.model, rows, cfg, Path(scratch) / mode, dtype=resolve_dtype("auto")[0])
             started = time.time()
             accuracy = evaluate(load_backend("transformers", str(trained.checkpoint)), "arithmetic-v0", heldout,
                                 48, {"round": 1})

@@ -44,7 +44,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     _quiet_libraries()
-    console = Console()
+    console = Console(width=150)
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         tiny = str(build_tiny_model(scratch / "tiny"))

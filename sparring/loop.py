@@ -23,6 +23,7 @@ from sparring.errors import SparringError
 from sparring.evaluate import evaluate, run_heldout
 from sparring.models import load_backend
 from sparring.models.paths import check_model
+from sparring.models.precision import resolve_dtype
 from sparring.recipes import RECIPES, TrainResult
 from sparring.report import progress_bar, rounds_table
 from sparring.rundir import RunDir, code_version
@@ -35,6 +36,7 @@ TRAIN_SEED_LIMIT = 10**12  # held-out seeds start at evaluate.HELDOUT_SEED_BASE,
 
 def run(cfg: RunConfig, run_dir: RunDir, console: Console) -> list[dict[str, Any]]:
     check_run_config(cfg)
+    dtype, _ = resolve_dtype(cfg.backend.dtype)  # the CLI stores the resolved dtype; "auto" resolves the same here
     recipe = RECIPES.load(cfg.recipe)
     recipe_cfg = getattr(cfg, recipe.config_key)
     store = run_dir.store
@@ -56,7 +58,7 @@ def run(cfg: RunConfig, run_dir: RunDir, console: Console) -> list[dict[str, Any
         if r == 0:
             model = cfg.model
         else:
-            policy = policy or _load(cfg, model_of_round(cfg, run_dir, r - 1))
+            policy = policy or _load(cfg, model_of_round(cfg, run_dir, r - 1), dtype)
             measured = ({int(lv): rate for lv, rate in m["rollout"]["pass_rate_by_level"].items()}
                         for m in history if "rollout" in m)
             levels = choose_levels(latest_pass_rates(measured), cfg.curriculum.levels, cfg.curriculum.band,
@@ -77,12 +79,12 @@ def run(cfg: RunConfig, run_dir: RunDir, console: Console) -> list[dict[str, Any
             if not checkpoint.exists():
                 with run_dir.stage(r, "train", {}), progress_bar(console, "train") as bar:
                     recipe.train(model_of_round(cfg, run_dir, r - 1), rows, recipe_cfg, checkpoint,
-                                 seed=derive_seed(cfg.seed, "train", r, bits=32), progress=bar, dtype=cfg.backend.dtype)
+                                 seed=derive_seed(cfg.seed, "train", r, bits=32), progress=bar, dtype=dtype)
             trained = TrainResult.read(checkpoint)  # also when the checkpoint was found on resume
             seconds["train"] = trained.seconds
             metrics["train"] = {"losses": trained.losses, "steps": len(trained.losses)}
             model = str(checkpoint)
-        policy = policy or _load(cfg, model)
+        policy = policy or _load(cfg, model, dtype)
         with run_dir.stage(r, "eval", seconds), progress_bar(console, "evaluate", len(heldout)) as bar:
             metrics["eval"] = evaluate(policy, cfg.env, heldout, cfg.eval.max_new_tokens, provenance, store, bar,
                                        max_failures=int(cfg.rollout.max_failed_fraction * len(heldout)))
@@ -109,8 +111,8 @@ def model_of_round(cfg: RunConfig, run_dir: RunDir, r: int) -> str:
     return cfg.model if r == 0 else str(run_dir.checkpoint_path(r))
 
 
-def _load(cfg: RunConfig, model: str):
-    return load_backend(cfg.backend.name, model, dtype=cfg.backend.dtype, batch_size=cfg.backend.batch_size)
+def _load(cfg: RunConfig, model: str, dtype: str):
+    return load_backend(cfg.backend.name, model, dtype=dtype, batch_size=cfg.backend.batch_size)
 
 
 def rollout_specs(cfg: RunConfig, r: int, levels: list[int]) -> list[EpisodeSpec]:

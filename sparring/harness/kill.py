@@ -126,6 +126,7 @@ def kill_and_resume(workdir: Path, settings: list[str], kill_points: int, seed: 
                     timeout: float = 600) -> KillReport:
     """Kill runs of `settings` at `kill_points` seeded points, resume each to its end, compare with a reference."""
     rng = random.Random(seed)
+    workdir.mkdir(parents=True, exist_ok=True)
     reference = workdir / "reference"
     _finish(reference, settings, False, workdir / "reference.log", timeout)
     durations = stage_durations(reference)
