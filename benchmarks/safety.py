@@ -85,8 +85,9 @@ def main() -> None:
         console.print(table)
 
         finished = scratch / "finished"
-        from sparring.cli import app
         from typer.testing import CliRunner
+
+        from sparring.cli import app
 
         result = CliRunner().invoke(app, ["run", "--out", str(finished),
                                           *(a for s in tiny_run_settings(tiny, rounds=1) for a in ("--set", s))])

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import difflib
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 import tomli_w
+import tomllib
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from sparring.errors import ConfigError
+from sparring.files import write_atomically
 from sparring.models.paths import DEFAULT_MODEL
 from sparring.recipes.rest_em import RestEMConfig
 from sparring.sections import Section, Shapes
@@ -162,9 +163,7 @@ def save_config(cfg: RunConfig, path: Path, code_version: str, notes: tuple[str,
     text = tomli_w.dumps(cfg.model_dump(mode="json", exclude_none=True))  # TOML has no null: absent means None
     header = "".join(f"# {line}\n" for line in (f"resolved config (defaults < file < --set), sparring {code_version}",
                                                  *notes))
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(header + text)
-    tmp.replace(path)
+    write_atomically(path, header + text)
 
 
 def changed_keys(old: BaseModel, new: BaseModel, prefix: str = "") -> list[tuple[str, Shapes]]:

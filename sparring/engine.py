@@ -109,18 +109,17 @@ def run_episodes(
     while live:
         for policy_id in sorted({_acting_policy(item) for item in live}):
             group = [item for item in live if _acting_policy(item) == policy_id]
-            seeds = [None if sampling.seed is None else derive_seed(sampling.seed, item.episode.id, len(item.episode.turns))
-                     for item in group]
+            seeds = None if sampling.seed is None else [
+                derive_seed(sampling.seed, item.episode.id, len(item.episode.turns)) for item in group]
             try:
-                completions = policies[policy_id].generate(
-                    [item.request.messages for item in group], sampling,
-                    seeds=None if sampling.seed is None else seeds)
+                completions = policies[policy_id].generate([item.request.messages for item in group], sampling,
+                                                           seeds=seeds)
             except Exception:
                 error = "error in generate: " + _last_line()
                 for item in group:
                     finish(item, error=error)
                 continue
-            for item, seed, (completion,) in zip(group, seeds, completions):
+            for item, seed, (completion,) in zip(group, seeds or [None] * len(group), completions):
                 tokens += len(completion.token_ids)
                 _advance(item, completion, seed, max_turns, finish)
         live[:] = [item for item in live if not _is_done(item)]
@@ -154,10 +153,6 @@ def _advance(item: _Live, completion: Completion, seed: int | None, max_turns: i
         finish(item, cap=f"cut at the cap of {max_turns} turns")
     else:
         item.request = result.next_request
-
-
-def failure_count(episodes: Iterable[Episode]) -> int:
-    return sum(bool(e.error) for e in episodes)
 
 
 def _sampling_dict(s: SamplingParams) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Any, Sequence
 
 from sparring.curriculum import pass_rates_by_level
 from sparring.engine import EpisodeSpec, run_episodes
+from sparring.files import write_atomically
 from sparring.models.base import Backend
 from sparring.store import EpisodeStore
 from sparring.types import Episode, SamplingParams
@@ -37,9 +38,7 @@ def run_heldout(path: Path, env_id: str, levels: Sequence[int], per_level: int) 
     text = "".join(json.dumps(item) + "\n" for item in items)
     stored = path.read_text(errors="replace") if path.exists() else None
     if stored != text:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+        write_atomically(path, text)
     note = "" if stored in (None, text) else f"{path.name} did not match the config (damaged or edited): written again"
     return items, note
 

@@ -21,6 +21,7 @@ from sparring.engine import EpisodeSpec, run_episodes
 from sparring.envs import ENVS
 from sparring.errors import SparringError
 from sparring.evaluate import evaluate, run_heldout
+from sparring.files import save_atomically
 from sparring.models import load_backend
 from sparring.models.paths import check_model
 from sparring.models.precision import resolve_dtype
@@ -168,9 +169,6 @@ def build_dataset(recipe, recipe_cfg, episodes, path) -> list[dict[str, Any]]:
     if path.exists():
         return Dataset.from_parquet(str(path)).to_list()
     rows = recipe.build(episodes, recipe_cfg)
-    if rows:  # written only when complete (temp file, then rename)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        Dataset.from_list(rows).to_parquet(str(tmp))
-        tmp.replace(path)
+    if rows:
+        save_atomically(path, lambda tmp: Dataset.from_list(rows).to_parquet(str(tmp)))
     return rows

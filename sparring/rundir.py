@@ -22,10 +22,11 @@ from typing import Any, Iterator
 from sparring import __version__
 from sparring.config import RunConfig, build_config, changed_keys, read_toml, save_config
 from sparring.errors import SparringError
+from sparring.files import write_atomically
 from sparring.store import EpisodeStore
 
 RUNS = Path("runs")
-PARTIAL = "*.tmp*"  # what atomic writes leave behind when interrupted: "x.tmp", "checkpoint.tmp-<pid>"
+PARTIAL = "*.tmp-*"  # what an interrupted atomic write leaves behind (sparring.files)
 
 
 def code_version() -> str:
@@ -35,12 +36,6 @@ def code_version() -> str:
     except (OSError, subprocess.SubprocessError):
         commit = ""
     return f"{__version__}+{commit}" if commit else __version__
-
-
-def write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 class RunDir:

