@@ -66,7 +66,8 @@ def run(cfg: RunConfig, run_dir: RunDir, console: Console) -> list[dict[str, Any
                                    cfg.curriculum.probes)
             with run_dir.stage(r, "rollout", seconds):
                 episodes = rollout(cfg, r, levels, policy, store, provenance, console)
-            metrics["rollout"] = rollout_metrics(episodes, store.failures(r, "train"), levels, seconds["rollout"])
+            metrics["rollout"] = {"planned": cfg.rollout.problems_per_round * cfg.rollout.samples_per_problem,
+                                  **rollout_metrics(episodes, store.failures(r, "train"), levels, seconds["rollout"])}
 
             with run_dir.stage(r, "build", seconds):
                 rows = build_dataset(recipe, recipe_cfg, episodes, run_dir.dataset_path(r))

@@ -47,14 +47,15 @@ def rounds_table(history: Sequence[dict[str, Any]]) -> Table:
     table.add_column("round", justify="right")
     for lv in levels:
         table.add_column(f"L{lv}", justify="right")
-    for name in ("mean", "trained on", "pass %", "rows", "loss", "s roll/train/eval"):
+    for name in ("mean", "trained on", "pass %", "failed", "rows", "loss", "s roll/train/eval"):
         table.add_column(name, justify="right")
     for m in history:
         acc, rollout, train, secs = m["eval"]["accuracy_by_level"], m.get("rollout", {}), m.get("train", {}), m["seconds"]
         table.add_row(
             str(m["round"]), *(_pct(acc.get(str(lv))) for lv in levels), _pct(m["eval"]["accuracy"]),
             ",".join(f"L{lv}" for lv in rollout.get("levels", [])) or "-",
-            _pct(rollout.get("pass_rate")), str(m.get("dataset", {}).get("rows", "-")),
+            _pct(rollout.get("pass_rate")), str(rollout.get("failed", 0) + m["eval"].get("failed", 0)),
+            str(m.get("dataset", {}).get("rows", "-")),
             f"{train['losses'][0]:.2f}→{train['losses'][-1]:.2f}" if train.get("losses") else "-",
             "/".join(f"{secs[s]:.0f}" if s in secs else "-" for s in ("rollout", "train", "eval")),
         )
