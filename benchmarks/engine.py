@@ -24,6 +24,7 @@ from sparring.cli import _quiet_libraries
 from sparring.engine import EpisodeSpec, run_episodes
 from sparring.envs import make_env
 from sparring.models import load_backend
+from sparring.policies import LLMPolicy
 from sparring.store import EpisodeStore
 from sparring.types import SamplingParams
 
@@ -46,6 +47,7 @@ def main() -> None:
     _quiet_libraries()
     backend = load_backend("transformers", args.model, batch_size=args.batch)
     params = SamplingParams(temperature=0.8, max_new_tokens=args.max_new_tokens, seed=0)
+    policy = LLMPolicy(backend, params)
     prompts = [make_env("arithmetic-v0", **ENV_KWARGS).reset(i).messages for i in range(args.batch)]
     backend.generate(prompts[:8], params)  # warm-up
 
@@ -57,7 +59,7 @@ def main() -> None:
         store = EpisodeStore(Path(scratch) / "episodes.sqlite")
         calls_before = backend.generate_calls
         started = time.time()
-        episodes = run_episodes(specs(args.episodes), {"p": backend}, params, {"run_id": "bench", "round": 1},
+        episodes = run_episodes(specs(args.episodes), {"p": policy}, {"run_id": "bench", "round": 1}, seed=0,
                                 store=store, max_in_flight=args.batch)
         engine_seconds = time.time() - started
     engine_tokens = sum(len(t.completion.token_ids) for e in episodes for t in e.turns)
@@ -68,7 +70,7 @@ def main() -> None:
     started, naive_tokens = time.time(), 0
     for spec in specs(args.naive_episodes, offset=10**6):
         naive_tokens += sum(len(t.completion.token_ids) for e in run_episodes(
-            [spec], {"p": backend}, params, {"run_id": "bench", "round": 1}) for t in e.turns)
+            [spec], {"p": policy}, {"run_id": "bench", "round": 1}, seed=0) for t in e.turns)
     naive = naive_tokens / (time.time() - started)
 
     table = Table(title=f"{args.model}: generated tokens/s, batch {args.batch}, max {args.max_new_tokens} new tokens")

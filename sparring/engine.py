@@ -1,18 +1,18 @@
-"""The rollout engine: many episodes in flight, one batched generate call per policy per step.
+"""The rollout engine: many episodes in flight, one batched call per policy per step.
 
 Generation dominates a round's cost, so the engine never runs one episode at a time: it keeps up to
-`max_in_flight` episodes open, gathers every pending request that the same policy must answer into
-one `generate` call, advances the answered episodes, stores the finished ones and starts new ones to
-keep the batch full.
+`max_in_flight` episodes open, gathers every pending request that the same policy must answer (in any
+seat of any episode) into one `act` call, advances the answered episodes, stores the finished ones and
+starts new ones to keep the batch full.
 
-Faults stay inside their episode: an exception in the env's reset or step, or in the generate call
+Faults stay inside their episode: an exception in the env's reset or step, or in the policy call
 that served it, ends the episode as a *failure* (`Episode.error`), which the store keeps apart from
 played episodes so a resumed run plays it again. More than `max_failures` failures stop the rollout
 with `TooManyFailures`. Caps end an episode as truncated with no outcome (not as a loss): `max_turns`
 per episode; and once `max_tokens` tokens are generated, no new episode starts.
 
-Each request is sampled with a seed derived from the sampling seed, the episode id and the turn
-number, so a completion does not depend on the order of calls or on the rest of its batch.
+Each request is answered with a seed derived from the run's `seed`, the episode id and the turn
+number, so an answer does not depend on the order of calls or on the rest of its batch.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from typing import Any, Callable, Iterable, Mapping
 
 from sparring.envs import env_version, make_env
 from sparring.errors import SparringError
-from sparring.models.base import Backend
+from sparring.policies import Policy
 from sparring.seeds import derive_seed
 from sparring.store import EpisodeStore
-from sparring.types import Completion, Episode, SamplingParams, Turn, TurnRequest
+from sparring.types import Completion, Episode, Turn, TurnRequest
 
 
 @dataclass(frozen=True)
@@ -56,9 +56,9 @@ class _Live:
 
 def run_episodes(
     specs: Iterable[EpisodeSpec],
-    policies: Mapping[str, Backend],
-    sampling: SamplingParams,
+    policies: Mapping[str, Policy],
     provenance: Mapping[str, Any],
+    seed: int | None = None,
     store: EpisodeStore | None = None,
     max_in_flight: int = 256,
     max_turns: int = 64,
@@ -96,8 +96,7 @@ def run_episodes(
             episode = Episode(
                 id=spec.id, env_id=spec.env_id, env_version=env_version(spec.env_id), seed=spec.seed,
                 policies=spec.policies, tags=dict(spec.tags),
-                provenance={**provenance, "sampling": _sampling_dict(sampling),
-                            "models": {p: _model_provenance(policies[p]) for p in set(spec.policies)}},
+                provenance={**provenance, "policies": {p: policies[p].provenance() for p in set(spec.policies)}},
             )
             try:
                 env = make_env(spec.env_id, **spec.env_kwargs)
@@ -109,19 +108,18 @@ def run_episodes(
     while live:
         for policy_id in sorted({_acting_policy(item) for item in live}):
             group = [item for item in live if _acting_policy(item) == policy_id]
-            seeds = None if sampling.seed is None else [
-                derive_seed(sampling.seed, item.episode.id, len(item.episode.turns)) for item in group]
+            seeds = None if seed is None else [derive_seed(seed, item.episode.id, len(item.episode.turns))
+                                                for item in group]
             try:
-                completions = policies[policy_id].generate([item.request.messages for item in group], sampling,
-                                                           seeds=seeds)
+                completions = policies[policy_id].act([item.request for item in group], seeds)
             except Exception:
-                error = "error in generate: " + _last_line()
+                error = f"error in policy {policy_id}: " + _last_line()
                 for item in group:
                     finish(item, error=error)
                 continue
-            for item, seed, (completion,) in zip(group, seeds or [None] * len(group), completions):
+            for item, turn_seed, completion in zip(group, seeds or [None] * len(group), completions):
                 tokens += len(completion.token_ids)
-                _advance(item, completion, seed, max_turns, finish)
+                _advance(item, completion, turn_seed, max_turns, finish)
         live[:] = [item for item in live if not _is_done(item)]
         refill()
     return finished
@@ -153,15 +151,6 @@ def _advance(item: _Live, completion: Completion, seed: int | None, max_turns: i
         finish(item, cap=f"cut at the cap of {max_turns} turns")
     else:
         item.request = result.next_request
-
-
-def _sampling_dict(s: SamplingParams) -> dict[str, Any]:
-    return {"temperature": s.temperature, "top_k": s.top_k, "top_p": s.top_p, "max_new_tokens": s.max_new_tokens,
-            "stop": list(s.stop), "seed": s.seed}
-
-
-def _model_provenance(backend: Backend) -> dict[str, str]:
-    return {"model_id": backend.model_id, "checkpoint_hash": backend.checkpoint_hash}
 
 
 def _last_line() -> str:

@@ -10,6 +10,7 @@ from sparring.curriculum import pass_rates_by_level
 from sparring.engine import EpisodeSpec, run_episodes
 from sparring.files import write_atomically
 from sparring.models.base import Backend
+from sparring.policies import LLMPolicy
 from sparring.store import EpisodeStore
 from sparring.types import Episode, SamplingParams
 
@@ -59,8 +60,9 @@ def evaluate(backend: Backend, env_id: str, heldout: list[dict[str, Any]], max_n
     for e in done:
         if on_finished is not None:
             on_finished(e)
-    episodes = done + run_episodes(todo, {"policy": backend}, SamplingParams(temperature=0.0, max_new_tokens=max_new_tokens),
-                                   provenance, store=store, on_finished=on_finished, max_failures=max_failures)
+    greedy = LLMPolicy(backend, SamplingParams(temperature=0.0, max_new_tokens=max_new_tokens))
+    episodes = done + run_episodes(todo, {"policy": greedy}, provenance, store=store, on_finished=on_finished,
+                                   max_failures=max_failures)
     return accuracy_by_level(episodes)
 
 

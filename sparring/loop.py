@@ -25,6 +25,7 @@ from sparring.files import save_atomically
 from sparring.models import load_backend
 from sparring.models.paths import check_model
 from sparring.models.precision import resolve_dtype
+from sparring.policies import LLMPolicy
 from sparring.recipes import RECIPES, TrainResult
 from sparring.report import progress_bar, rounds_table
 from sparring.rundir import RunDir, code_version
@@ -138,12 +139,12 @@ def rollout(cfg: RunConfig, r: int, levels: list[int], policy, store: EpisodeSto
     done = {e.id for e in played}
     todo = [s for s in specs if s.id not in done]
     rc = cfg.rollout
-    sampling = SamplingParams(temperature=rc.temperature, top_k=rc.top_k, top_p=rc.top_p,
-                              max_new_tokens=rc.max_new_tokens, seed=derive_seed(cfg.seed, "rollout", r))
+    sampling = SamplingParams(temperature=rc.temperature, top_k=rc.top_k, top_p=rc.top_p, max_new_tokens=rc.max_new_tokens)
     spent = sum(len(t.completion.token_ids) for e in played for t in e.turns)
     with progress_bar(console, "rollout", len(specs)) as bar:
         bar.advance(len(specs) - len(todo))
-        run_episodes(todo, {"policy": policy}, sampling, provenance, store=store, max_in_flight=rc.max_in_flight,
+        run_episodes(todo, {"policy": LLMPolicy(policy, sampling)}, provenance, seed=derive_seed(cfg.seed, "rollout", r),
+                     store=store, max_in_flight=rc.max_in_flight,
                      max_turns=rc.max_turns,
                      max_tokens=None if rc.max_tokens_per_round is None else rc.max_tokens_per_round - spent,
                      max_failures=int(rc.max_failed_fraction * len(specs)), on_finished=bar)

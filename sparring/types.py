@@ -35,10 +35,11 @@ class Completion:
 
 @dataclass(frozen=True)
 class TurnRequest:
-    """Whose seat is to act, and the messages that seat sees."""
+    """Whose seat is to act, the messages that seat sees, and its legal actions where the env can list them."""
 
     seat: int
     messages: tuple[Message, ...]
+    legal_actions: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

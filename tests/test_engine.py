@@ -3,6 +3,7 @@
 import pytest
 
 from sparring.engine import EpisodeSpec, run_episodes
+from sparring.policies import LLMPolicy
 from sparring.store import EpisodeStore
 from sparring.types import Completion, SamplingParams
 
@@ -21,6 +22,11 @@ class ScriptedBackend:
         return [[Completion(self.answer(p), (1, 2), "stop")] for p in prompts]
 
 
+def _seat(backend, **sampling):
+    """Policy "p": `backend` with its own sampling parameters."""
+    return {"p": LLMPolicy(backend, SamplingParams(**sampling))}
+
+
 def _solve(messages):
     problem = messages[1].content.removeprefix("Compute ").split(". End")[0]
     return f"Answer: {eval(problem)}"
@@ -36,20 +42,20 @@ PROVENANCE = {"run_id": "test", "round": 1}
 
 def test_one_generate_call_serves_every_episode_in_flight():
     backend = ScriptedBackend(_solve)
-    episodes = run_episodes(_specs(50), {"p": backend}, SamplingParams(), PROVENANCE, max_in_flight=64)
+    episodes = run_episodes(_specs(50), _seat(backend), PROVENANCE, max_in_flight=64)
     assert backend.batches == [50]
     assert len(episodes) == 50 and all(e.rewards == (1.0,) and e.terminated for e in episodes)
 
 
 def test_in_flight_limit_refills_as_episodes_finish():
     backend = ScriptedBackend(_solve)
-    run_episodes(_specs(50), {"p": backend}, SamplingParams(), PROVENANCE, max_in_flight=20)
+    run_episodes(_specs(50), _seat(backend), PROVENANCE, max_in_flight=20)
     assert backend.batches == [20, 20, 10]
 
 
 def test_multi_turn_episodes_advance_together():
     backend = ScriptedBackend(lambda m: "no idea")
-    episodes = run_episodes(_specs(30, max_attempts=3), {"p": backend}, SamplingParams(), PROVENANCE)
+    episodes = run_episodes(_specs(30, max_attempts=3), _seat(backend), PROVENANCE)
     assert backend.batches == [30, 30, 30]  # three turns each, all episodes in every call
     assert all(len(e.turns) == 3 and not any(t.legal for t in e.turns) and e.rewards == (0.0,) for e in episodes)
 
@@ -58,7 +64,8 @@ def test_each_seat_is_served_by_its_own_policy():
     solver, fool = ScriptedBackend(_solve), ScriptedBackend(lambda m: "1")
     specs = [EpisodeSpec(id=f"e{i}", env_id="arithmetic-v0", seed=i, policies=("solver" if i % 2 else "fool",),
                          env_kwargs={"level": 3}, tags={"stage": "train"}) for i in range(10)]
-    episodes = run_episodes(specs, {"solver": solver, "fool": fool}, SamplingParams(), PROVENANCE)
+    episodes = run_episodes(specs, {"solver": LLMPolicy(solver, SamplingParams()),
+                                    "fool": LLMPolicy(fool, SamplingParams())}, PROVENANCE)
     assert solver.batches == [5] and fool.batches == [5]
     assert {e.id: e.rewards[0] for e in episodes} == {f"e{i}": float(i % 2) for i in range(10)}
 
@@ -68,7 +75,7 @@ def test_an_exception_inside_one_episode_never_kills_the_run(tmp_path):
     specs = _specs(40) + [EpisodeSpec(id="bad-level", env_id="arithmetic-v0", seed=0, policies=("p",),
                                       env_kwargs={"level": 99}, tags={"stage": "train"})]
     store = EpisodeStore(tmp_path / "episodes.sqlite")
-    episodes = run_episodes(specs, {"p": backend}, SamplingParams(), PROVENANCE, store=store)
+    episodes = run_episodes(specs, _seat(backend), PROVENANCE, store=store)
     by_id = {e.id: e for e in episodes}
     failed = store.failures(1, "train")
     assert len(episodes) == 41 and store.count() + len(failed) == 41  # failures are stored apart
@@ -81,19 +88,21 @@ def test_an_exception_inside_one_episode_never_kills_the_run(tmp_path):
 
 def test_episodes_carry_provenance_and_call_seeds(tmp_path):
     store = EpisodeStore(tmp_path / "episodes.sqlite")
-    run_episodes(_specs(3), {"p": ScriptedBackend(_solve)}, SamplingParams(temperature=0.7, seed=4), PROVENANCE,
-                 store=store)
+    run_episodes(_specs(3), {"p": LLMPolicy(ScriptedBackend(_solve), SamplingParams(temperature=0.7))}, PROVENANCE,
+                 seed=4, store=store)
     (episode, *_) = store.episodes(1, "train")
     assert episode.provenance["run_id"] == "test" and episode.provenance["round"] == 1
-    assert episode.provenance["sampling"]["temperature"] == 0.7
-    assert episode.provenance["models"] == {"p": {"model_id": "scripted", "checkpoint_hash": "none"}}
+    (policy,) = episode.provenance["policies"].values()
+    assert policy["sampling"]["temperature"] == 0.7 and policy["model_id"] == "scripted"
+    assert policy["checkpoint_hash"] == "none" and episode.turns[0].info["seed"] is not None
     assert episode.env_id == "arithmetic-v0" and episode.env_version == 0
     assert episode.turns[0].info["seed"] is not None
 
 
 def test_real_backend_serves_many_episodes_in_one_call(tiny_backend):
     before = tiny_backend.generate_calls
-    episodes = run_episodes(_specs(24), {"p": tiny_backend}, SamplingParams(max_new_tokens=4, seed=0), PROVENANCE)
+    episodes = run_episodes(_specs(24), {"p": LLMPolicy(tiny_backend, SamplingParams(max_new_tokens=4))}, PROVENANCE,
+                            seed=0)
     assert tiny_backend.generate_calls - before == 1
     assert len(episodes) == 24 and all(e.terminated or e.truncated for e in episodes)
 
@@ -116,13 +125,13 @@ class FailingBackend(ScriptedBackend):
 def test_a_failing_generate_call_fails_only_the_episodes_it_served(tmp_path):
     store = EpisodeStore(tmp_path / "episodes.sqlite")
     backend = FailingBackend(_solve, failing={1})
-    episodes = run_episodes(_specs(30), {"p": backend}, SamplingParams(), PROVENANCE, store=store, max_in_flight=10)
+    episodes = run_episodes(_specs(30), _seat(backend), PROVENANCE, store=store, max_in_flight=10)
     failed = [e for e in episodes if e.error]
-    assert len(episodes) == 30 and len(failed) == 10 and failed[0].error == "error in generate: RuntimeError: backend crashed"
+    assert len(episodes) == 30 and len(failed) == 10 and failed[0].error == "error in policy p: RuntimeError: backend crashed"
     assert store.count() == 20 and len(store.failures(1, "train")) == 10
     # a resumed run plays the failed episodes again; played ones are never repeated
     todo = [s for s in _specs(30) if s.id not in store.ids(1, "train")]
-    run_episodes(todo, {"p": ScriptedBackend(_solve)}, SamplingParams(), PROVENANCE, store=store)
+    run_episodes(todo, _seat(ScriptedBackend(_solve)), PROVENANCE, store=store)
     assert store.count() == 30 and store.failures(1, "train") == []
 
 
@@ -131,17 +140,17 @@ def test_more_failures_than_the_ceiling_stop_the_rollout(tmp_path):
 
     backend = ScriptedBackend(lambda m: None)  # every step raises inside the env
     with pytest.raises(TooManyFailures, match="6 episodes failed, more than the 5 allowed.*error in step"):
-        run_episodes(_specs(30), {"p": backend}, SamplingParams(), PROVENANCE, max_in_flight=4, max_failures=5)
+        run_episodes(_specs(30), _seat(backend), PROVENANCE, max_in_flight=4, max_failures=5)
 
 
 @pytest.mark.parametrize("output", ["", " " * 70_000, "Answer: 1" * 8_000, "🙂" * 30_000])
 def test_empty_or_enormous_outputs_are_illegal_or_wrong_never_errors(output):
-    episodes = run_episodes(_specs(4), {"p": ScriptedBackend(lambda m: output)}, SamplingParams(), PROVENANCE)
+    episodes = run_episodes(_specs(4), _seat(ScriptedBackend(lambda m: output)), PROVENANCE)
     assert all(e.has_outcome and e.rewards == (0.0,) for e in episodes)
 
 
 def test_the_turn_cap_cuts_an_episode_without_an_outcome():
-    episodes = run_episodes(_specs(3, max_attempts=50), {"p": ScriptedBackend(lambda m: "no")}, SamplingParams(),
+    episodes = run_episodes(_specs(3, max_attempts=50), _seat(ScriptedBackend(lambda m: "no")),
                             PROVENANCE, max_turns=4)
     assert all(len(e.turns) == 4 and e.truncated and e.rewards == () and not e.has_outcome and not e.error
                for e in episodes)
@@ -150,14 +159,14 @@ def test_the_turn_cap_cuts_an_episode_without_an_outcome():
 
 def test_no_episode_starts_once_the_token_budget_is_spent():
     backend = ScriptedBackend(_solve)  # 2 tokens per completion
-    episodes = run_episodes(_specs(40), {"p": backend}, SamplingParams(), PROVENANCE, max_in_flight=10, max_tokens=30)
+    episodes = run_episodes(_specs(40), _seat(backend), PROVENANCE, max_in_flight=10, max_tokens=30)
     assert backend.batches == [10, 10] and len(episodes) == 20  # 20 tokens after the first call, 40 after the second
 
 
 def test_a_completion_depends_on_its_episode_and_turn_not_on_its_batch(tiny_backend):
-    sampling = SamplingParams(temperature=1.0, max_new_tokens=8, seed=3)
-    together = {e.id: e for e in run_episodes(_specs(12, max_attempts=2), {"p": tiny_backend}, sampling, PROVENANCE)}
-    apart = run_episodes(_specs(12, max_attempts=2)[5:8], {"p": tiny_backend}, sampling, PROVENANCE, max_in_flight=1)
+    policy = {"p": LLMPolicy(tiny_backend, SamplingParams(temperature=1.0, max_new_tokens=8))}
+    together = {e.id: e for e in run_episodes(_specs(12, max_attempts=2), policy, PROVENANCE, seed=3)}
+    apart = run_episodes(_specs(12, max_attempts=2)[5:8], policy, PROVENANCE, seed=3, max_in_flight=1)
     for e in apart:
         assert [t.completion.token_ids for t in e.turns] == [t.completion.token_ids for t in together[e.id].turns]
     assert len({e.turns[0].completion.token_ids for e in together.values()}) > 1

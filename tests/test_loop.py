@@ -42,8 +42,9 @@ def test_rounds_fill_the_run_directory(tmp_path, tiny_model):
     store = EpisodeStore(run_dir.episodes_path)
     assert store.count() == 3 * 6 + 2 * 12  # eval every round, rollout in rounds 1 and 2
     (ep, *_) = store.episodes(2, "train")
-    assert ep.provenance["models"]["policy"]["model_id"] == str(run_dir.checkpoint_path(1))
-    assert ep.provenance["run_id"] == "run" and ep.provenance["sampling"]["temperature"] == cfg.rollout.temperature
+    policy = ep.provenance["policies"]["policy"]
+    assert policy["model_id"] == str(run_dir.checkpoint_path(1)) and policy["kind"] == "llm"
+    assert ep.provenance["run_id"] == "run" and policy["sampling"]["temperature"] == cfg.rollout.temperature
 
 
 def test_heldout_seeds_never_meet_training_seeds(tmp_path, tiny_model):
@@ -87,11 +88,12 @@ def test_resume_mid_rollout_plays_only_the_missing_episodes(tmp_path, tiny_model
     specs = loop.rollout_specs(cfg, 1, [1])
     kept = specs[:5]
     from sparring.engine import run_episodes
+    from sparring.policies import LLMPolicy
     from sparring.models.transformers_backend import TransformersBackend
     from sparring.types import SamplingParams
 
     store = EpisodeStore(run_dir.episodes_path)
-    run_episodes(kept, {"policy": TransformersBackend(tiny_model)}, SamplingParams(max_new_tokens=2),
+    run_episodes(kept, {"policy": LLMPolicy(TransformersBackend(tiny_model), SamplingParams(max_new_tokens=2))},
                  {"run_id": "run", "round": 1}, store=store)
     store.close()
     # Round 0 not done yet either; the loop evaluates it, then completes round 1's rollout.

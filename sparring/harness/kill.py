@@ -205,7 +205,7 @@ def _rows(path: Path) -> list[dict[str, Any]]:
     """A dataset's rows without what names the run (its id, its checkpoints' paths)."""
     from datasets import Dataset
 
-    return [{k: v for k, v in row.items() if k not in ("run_id", "model")}
+    return [{k: v for k, v in row.items() if k not in ("run_id", "policy")}
             for row in Dataset.from_parquet(str(path)).to_list()]
 
 

@@ -64,8 +64,7 @@ def build(episodes: Sequence[Episode], cfg: RestEMConfig) -> list[dict[str, Any]
             "reward": e.rewards[0],
             "run_id": e.provenance.get("run_id"),
             "round": e.provenance.get("round"),
-            "model": json.dumps(e.provenance.get("models")),
-            "sampling": json.dumps(e.provenance.get("sampling")),
+            "policy": json.dumps(e.provenance.get("policies", {}).get(e.policies[turn.seat])),
         }
     return [row for problem in kept.values() for row in problem.values()]
 

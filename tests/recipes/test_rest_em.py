@@ -10,7 +10,7 @@ def _episode(i, seed, answer, reward, truncated=False):
     return Episode(id=f"e{i}", env_id="arithmetic-v0", env_version=0, seed=seed, policies=("p",),
                    turns=[Turn(0, prompt, Completion(answer, (1,), "stop"), True)], rewards=(reward,),
                    terminated=not truncated, truncated=truncated, info={"level": 2},
-                   provenance={"run_id": "r", "round": 1, "models": {"p": {"model_id": "m"}}, "sampling": {}})
+                   provenance={"run_id": "r", "round": 1, "policies": {"p": {"model_id": "m"}}})
 
 
 def test_build_keeps_verified_distinct_answers_up_to_m_per_problem():
@@ -25,7 +25,7 @@ def test_build_keeps_verified_distinct_answers_up_to_m_per_problem():
     assert [r["episode_id"] for r in rows] == ["e0", "e2", "e6"]
     assert rows[0]["prompt"][1] == {"role": "user", "content": "Compute problem 1."}
     assert rows[0]["completion"] == [{"role": "assistant", "content": "Answer: 5"}]
-    assert rows[0]["run_id"] == "r" and rows[0]["round"] == 1 and rows[0]["level"] == 2 and '"m"' in rows[0]["model"]
+    assert rows[0]["run_id"] == "r" and rows[0]["round"] == 1 and rows[0]["level"] == 2 and '"m"' in rows[0]["policy"]
 
 
 def test_build_with_min_reward_zero_keeps_failures_too():

@@ -1,0 +1,10 @@
+"""Policy registry: the scripted players. LLM policies are built from a backend (LLMPolicy)."""
+
+from sparring.policies.base import LLMPolicy, Policy
+from sparring.registry import Registry
+
+POLICIES: Registry[Policy] = Registry("policy")
+POLICIES.register("random-legal", "sparring.policies.scripted:RandomLegal",
+                  "a uniformly random legal action (any env whose turns list legal_actions)")
+
+__all__ = ["POLICIES", "LLMPolicy", "Policy"]

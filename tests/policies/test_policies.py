@@ -1,0 +1,36 @@
+"""Policies answer batches of turn requests: an LLM policy through its backend, scripted ones without a model."""
+
+import pytest
+
+from sparring.engine import EpisodeSpec, run_episodes
+from sparring.policies import POLICIES, LLMPolicy
+from sparring.types import Message, SamplingParams, TurnRequest
+
+BOARD = TurnRequest(0, (Message("user", "your move"),), legal_actions=("1", "5", "9"))
+
+
+def test_random_legal_plays_only_legal_actions_reproducibly():
+    policy = POLICIES.make("random-legal")
+    moves = [c.text for c in policy.act([BOARD] * 60, list(range(60)))]
+    assert set(moves) == {"1", "5", "9"}
+    assert moves == [c.text for c in policy.act([BOARD] * 60, list(range(60)))]  # same seeds, same moves
+    assert policy.provenance() == {"kind": "scripted", "name": "random-legal"}
+
+
+def test_random_legal_in_an_env_without_legal_actions_fails_those_episodes_only():
+    specs = [EpisodeSpec(id=f"e{i}", env_id="arithmetic-v0", seed=i, policies=("r",), tags={"stage": "train"})
+             for i in range(3)]
+    episodes = run_episodes(specs, {"r": POLICIES.make("random-legal")}, {"round": 1}, seed=0)
+    assert all(e.error.startswith("error in policy r: ValueError: random-legal needs") for e in episodes)
+
+
+def test_an_llm_policy_samples_with_its_own_parameters(tiny_backend):
+    short, long = (LLMPolicy(tiny_backend, SamplingParams(temperature=1.0, max_new_tokens=n)) for n in (2, 7))
+    assert [len(c.token_ids) for c in short.act([BOARD] * 3, [1, 2, 3])] == [2, 2, 2]
+    assert [len(c.token_ids) for c in long.act([BOARD] * 3, [1, 2, 3])] == [7, 7, 7]
+    assert long.provenance()["sampling"]["max_new_tokens"] == 7 and long.provenance()["kind"] == "llm"
+
+
+def test_unknown_policy_suggests_known_ones():
+    with pytest.raises(KeyError, match="random-legal"):
+        POLICIES.make("random_legal")
