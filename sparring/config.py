@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import difflib
+import functools
 from pathlib import Path
 from typing import Any, Literal
 
 import tomli_w
 import tomllib
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, create_model, model_validator
 
 from sparring.errors import ConfigError
 from sparring.files import write_atomically
 from sparring.models.paths import DEFAULT_MODEL
-from sparring.recipes.rest_em import RestEMConfig
 from sparring.sections import Section, Shapes
 
 
@@ -66,6 +66,9 @@ class EvalConfig(Section):
 
 
 class RunConfig(Section):
+    """The core of a run's config. Each registered recipe adds its own section (`[rest_em]`, ...),
+    validated by the config class it registered: see `config_class`."""
+
     shapes_by_key = {"name": None, "rounds": None}
 
     name: str = Field("run", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=100,
@@ -79,7 +82,20 @@ class RunConfig(Section):
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
-    rest_em: RestEMConfig = Field(default_factory=RestEMConfig)
+
+
+def config_class() -> type[RunConfig]:
+    """RunConfig with one section per registered recipe (so one config can configure several recipes,
+    and core config imports none of them)."""
+    from sparring.recipes import RECIPES
+
+    return _with_sections(tuple((RECIPES.load(r).config_key, RECIPES.load(r).config) for r in RECIPES.ids()))
+
+
+@functools.cache
+def _with_sections(sections: tuple[tuple[str, type[BaseModel]], ...]) -> type[RunConfig]:
+    fields = {key: (section, Field(default_factory=section)) for key, section in sections}
+    return create_model("RunConfig", __base__=RunConfig, **fields)
 
 
 def _check_keys(data: dict[str, Any], model: type[BaseModel], prefix: str = "") -> None:
@@ -124,9 +140,10 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 
 
 def build_config(data: dict[str, Any]) -> RunConfig:
-    _check_keys(data, RunConfig)
+    model = config_class()
+    _check_keys(data, model)
     try:
-        return RunConfig.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as e:
         problems = "; ".join(_problem(err) for err in e.errors())
         raise ConfigError(f"invalid config: {problems}") from None

@@ -1,6 +1,6 @@
 import pytest
 
-from sparring.config import RunConfig, load_config, read_toml, save_config
+from sparring.config import RunConfig, build_config, config_class, load_config, read_toml, save_config
 from sparring.errors import ConfigError
 
 
@@ -47,10 +47,21 @@ def test_missing_and_malformed_files(tmp_path):
 def test_resolved_config_round_trips(tmp_path):
     cfg = load_config(None, ["rollout.temperature=0.6", "curriculum.levels=[2, 3]"])
     save_config(cfg, tmp_path / "config.toml", "test")
-    assert RunConfig.model_validate(read_toml(tmp_path / "config.toml")) == cfg
+    assert build_config(read_toml(tmp_path / "config.toml")) == cfg
 
 
 def test_example_config_is_valid():
     from pathlib import Path
 
     load_config(Path(__file__).parents[1] / "examples" / "arithmetic.toml")
+
+
+def test_each_registered_recipe_owns_a_section():
+    from sparring.recipes import RECIPES
+
+    for recipe_id in RECIPES.ids():
+        recipe = RECIPES.load(recipe_id)
+        assert config_class().model_fields[recipe.config_key].annotation is recipe.config
+        assert recipe.config_key not in RunConfig.model_fields  # the core config names no recipe
+    with pytest.raises(ConfigError, match="rest_em.learning_rate: Input should be greater than 0"):
+        load_config(None, ["rest_em.learning_rate=0"])

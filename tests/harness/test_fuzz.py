@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from sparring.config import RunConfig, apply_overrides, build_config, load_config
+from sparring.config import apply_overrides, build_config, config_class, load_config
 from sparring.envs import ENVS
 from sparring.errors import ConfigError, SparringError
 from sparring.harness.fuzz import fuzz_env
@@ -39,7 +39,7 @@ def _keys(model: type[BaseModel], prefix: str = "") -> list[str]:
     return keys
 
 
-KEYS = _keys(RunConfig)
+KEYS = _keys(config_class())
 key_paths = st.one_of(st.sampled_from(KEYS), st.sampled_from(KEYS).map(lambda k: k + "x"),
                       st.text(alphabet=string.ascii_lowercase + "._", min_size=1, max_size=20))
 toml_values = st.recursive(
