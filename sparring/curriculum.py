@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Iterable, Mapping, Sequence
 
+from sparring.policies import TRAINED
 from sparring.types import Episode
 
 
@@ -25,14 +26,14 @@ def choose_levels(pass_rates: Mapping[int, float], levels: Sequence[int], band: 
     return (in_band + above[:probes]) or [ordered[-1]]
 
 
-def pass_rates_by_level(episodes: Iterable[Episode]) -> dict[int, float]:
-    """Mean seat-0 reward per difficulty level, over the episodes that have an outcome (failures and
-    episodes cut by a cap are left out, as are episodes without a level)."""
+def pass_rates_by_level(episodes: Iterable[Episode], policy_id: str = TRAINED) -> dict[int, float]:
+    """Mean reward of the seats `policy_id` played, per difficulty level, over the episodes that have an
+    outcome (failures and episodes cut by a cap are left out, as are episodes without a level)."""
     totals: dict[int, list[float]] = defaultdict(list)
     for e in episodes:
         if "level" in e.tags and e.has_outcome:
-            totals[e.tags["level"]].append(e.rewards[0])
-    return {lv: sum(rs) / len(rs) for lv, rs in sorted(totals.items())}
+            totals[e.tags["level"]] += [e.rewards[seat] for seat in e.seats_of(policy_id)]
+    return {lv: sum(rs) / len(rs) for lv, rs in sorted(totals.items()) if rs}
 
 
 def latest_pass_rates(history: Iterable[Mapping[int, float]]) -> dict[int, float]:

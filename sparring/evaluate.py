@@ -10,7 +10,7 @@ from sparring.curriculum import pass_rates_by_level
 from sparring.engine import EpisodeSpec, run_episodes
 from sparring.files import write_atomically
 from sparring.models.base import Backend
-from sparring.policies import LLMPolicy
+from sparring.policies import TRAINED, LLMPolicy
 from sparring.store import EpisodeStore
 from sparring.types import Episode, SamplingParams
 
@@ -52,7 +52,7 @@ def evaluate(backend: Backend, env_id: str, heldout: list[dict[str, Any]], max_n
     done = store.episodes(round_, "eval") if store is not None else []
     done_ids = {e.id for e in done}
     specs = [
-        EpisodeSpec(id=f"r{round_}/eval/{i}", env_id=env_id, seed=item["seed"], policies=("policy",),
+        EpisodeSpec(id=f"r{round_}/eval/{i}", env_id=env_id, seed=item["seed"], policies=(TRAINED,),
                     env_kwargs={"level": item["level"]}, tags={"stage": "eval", "level": item["level"]})
         for i, item in enumerate(heldout)
     ]
@@ -61,7 +61,7 @@ def evaluate(backend: Backend, env_id: str, heldout: list[dict[str, Any]], max_n
         if on_finished is not None:
             on_finished(e)
     greedy = LLMPolicy(backend, SamplingParams(temperature=0.0, max_new_tokens=max_new_tokens))
-    episodes = done + run_episodes(todo, {"policy": greedy}, provenance, store=store, on_finished=on_finished,
+    episodes = done + run_episodes(todo, {TRAINED: greedy}, provenance, store=store, on_finished=on_finished,
                                    max_failures=max_failures)
     return accuracy_by_level(episodes)
 

@@ -25,7 +25,7 @@ from sparring.files import save_atomically
 from sparring.models import load_backend
 from sparring.models.paths import check_model
 from sparring.models.precision import resolve_dtype
-from sparring.policies import LLMPolicy
+from sparring.policies import TRAINED, LLMPolicy
 from sparring.recipes import RECIPES, TrainResult
 from sparring.report import progress_bar, rounds_table
 from sparring.rundir import RunDir, code_version
@@ -128,7 +128,7 @@ def rollout_specs(cfg: RunConfig, r: int, levels: list[int]) -> list[EpisodeSpec
         level, seed = levels[p % len(levels)], rng.randrange(TRAIN_SEED_LIMIT)
         for k in range(cfg.rollout.samples_per_problem):
             specs.append(EpisodeSpec(
-                id=f"r{r}/train/{p}/{k}", env_id=cfg.env, seed=seed, policies=("policy",),
+                id=f"r{r}/train/{p}/{k}", env_id=cfg.env, seed=seed, policies=(TRAINED,),
                 env_kwargs={"level": level}, tags={"stage": "train", "level": level, "problem": p, "sample": k}))
     return specs
 
@@ -143,7 +143,7 @@ def rollout(cfg: RunConfig, r: int, levels: list[int], policy, store: EpisodeSto
     spent = sum(len(t.completion.token_ids) for e in played for t in e.turns)
     with progress_bar(console, "rollout", len(specs)) as bar:
         bar.advance(len(specs) - len(todo))
-        run_episodes(todo, {"policy": LLMPolicy(policy, sampling)}, provenance, seed=derive_seed(cfg.seed, "rollout", r),
+        run_episodes(todo, {TRAINED: LLMPolicy(policy, sampling)}, provenance, seed=derive_seed(cfg.seed, "rollout", r),
                      store=store, max_in_flight=rc.max_in_flight,
                      max_turns=rc.max_turns,
                      max_tokens=None if rc.max_tokens_per_round is None else rc.max_tokens_per_round - spent,
@@ -155,10 +155,11 @@ def rollout_metrics(episodes: list[Episode], failures: list[Episode], levels: li
                     seconds: float) -> dict[str, Any]:
     rates = pass_rates_by_level(episodes)
     scored = [e for e in episodes if e.has_outcome]
+    rewards = [e.rewards[seat] for e in scored for seat in e.seats_of(TRAINED)]
     tokens = sum(len(t.completion.token_ids) for e in episodes + failures for t in e.turns)
     return {
         "levels": levels, "episodes": len(episodes),
-        "pass_rate": sum(e.rewards[0] for e in scored) / max(1, len(scored)),
+        "pass_rate": sum(rewards) / max(1, len(rewards)),  # mean reward of the trained policy's seats
         "pass_rate_by_level": {str(k): v for k, v in rates.items()},
         "illegal": sum(not t.legal for e in episodes for t in e.turns),
         "cut": len(episodes) - len(scored),  # truncated by the turn cap: no outcome

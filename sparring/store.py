@@ -23,7 +23,7 @@ CREATE TABLE IF NOT EXISTS episodes (
     env_id TEXT NOT NULL,
     env_version INTEGER NOT NULL,
     seed INTEGER NOT NULL,
-    reward REAL,
+    rewards TEXT,
     data TEXT NOT NULL,
     created TEXT NOT NULL DEFAULT (datetime('now'))
 );
@@ -64,10 +64,10 @@ class EpisodeStore:
                 failed.append((e.id, e.provenance["round"], e.tags["stage"], e.error, data))
             else:
                 played.append((e.id, e.provenance["round"], e.tags["stage"], e.env_id, e.env_version, e.seed,
-                               e.rewards[0] if e.rewards else None, data))
+                               json.dumps(list(e.rewards)), data))
         with self._db:  # one transaction per batch; append-only, so an existing id is an error
             self._db.executemany(
-                "INSERT INTO episodes (id, round, stage, env_id, env_version, seed, reward, data) "
+                "INSERT INTO episodes (id, round, stage, env_id, env_version, seed, rewards, data) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", played)
             self._db.executemany("INSERT INTO failures (id, round, stage, error, data) VALUES (?, ?, ?, ?, ?)", failed)
 

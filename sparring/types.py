@@ -90,6 +90,10 @@ class Episode:
         """Ended by the env's rules with rewards; not a failure, nor cut short by a turn or token cap."""
         return bool(self.rewards) and not self.error
 
+    def seats_of(self, policy_id: str) -> list[int]:
+        """The seats `policy_id` played in this episode."""
+        return [seat for seat, policy in enumerate(self.policies) if policy == policy_id]
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -32,9 +32,12 @@ def test_two_probes(rates, expected):
 
 def test_pass_rates_by_level_and_latest_measurement_wins():
     def ep(level, reward):
-        return Episode(id="x", env_id="e-v0", env_version=0, seed=0, policies=("p",), rewards=(reward,),
+        return Episode(id="x", env_id="e-v0", env_version=0, seed=0, policies=("policy",), rewards=(reward,),
                        tags={"level": level})
 
     rates = pass_rates_by_level([ep(1, 1.0), ep(1, 0.0), ep(1, 1.0), ep(2, 0.0)])
     assert rates == {1: pytest.approx(2 / 3), 2: 0.0}
+    two_seats = Episode(id="y", env_id="e-v0", env_version=0, seed=0, policies=("other", "policy"), rewards=(1.0, 0.5),
+                        tags={"level": 3})
+    assert pass_rates_by_level([two_seats]) == {3: 0.5}  # the trained policy's seat, not seat 0
     assert latest_pass_rates([{1: 0.1, 2: 0.2}, {2: 0.7}]) == {1: 0.1, 2: 0.7}

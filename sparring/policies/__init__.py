@@ -3,8 +3,10 @@
 from sparring.policies.base import LLMPolicy, Policy
 from sparring.registry import Registry
 
+TRAINED = "policy"  # the policy id of the model being trained (the latest checkpoint) in every episode spec
+
 POLICIES: Registry[Policy] = Registry("policy")
 POLICIES.register("random-legal", "sparring.policies.scripted:RandomLegal",
                   "a uniformly random legal action (any env whose turns list legal_actions)")
 
-__all__ = ["POLICIES", "LLMPolicy", "Policy"]
+__all__ = ["POLICIES", "TRAINED", "LLMPolicy", "Policy"]

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 from pydantic import Field
 
+from sparring.policies import TRAINED
 from sparring.recipes.base import Recipe, TrainResult
 from sparring.recipes.training import TrainingSettings, train_with
 from sparring.types import Episode
@@ -23,38 +24,48 @@ class RestEMConfig(TrainingSettings):
     shapes_by_key = {"max_per_problem": "build", "min_reward": "build"}
 
     max_per_problem: int = Field(2, ge=1, description="m: distinct verified answers kept per problem")
-    min_reward: float = Field(1.0, description="an episode is verified when seat 0's reward reaches this")
+    min_reward: float = Field(1.0, description="a seat's answer is verified when its reward reaches this")
 
 
 def build(episodes: Sequence[Episode], cfg: RestEMConfig) -> list[dict[str, Any]]:
-    """SFT rows from the verified episodes: at most `max_per_problem` distinct answers per problem.
+    """SFT rows from the verified answers of the trained policy: at most `max_per_problem` distinct
+    answers per problem.
 
-    A problem is (env id, seed); answers count as the same when they match after stripping
-    whitespace. Every row keeps its episode id and provenance.
+    A seat's answer is its last turn, verified when the seat's reward reaches `min_reward` in an
+    episode that ended by the env's rules; only seats the trained policy played count. A problem is
+    (env id, seed, seat); answers count as the same when they match after stripping whitespace.
+    Every row keeps its episode id, seat and provenance.
     """
-    kept: dict[tuple[str, int], dict[str, dict[str, Any]]] = defaultdict(dict)
+    kept: dict[tuple[str, int, int], dict[str, dict[str, Any]]] = defaultdict(dict)
     for e in episodes:
-        if e.truncated or not e.rewards or e.rewards[0] < cfg.min_reward:
+        if e.truncated or not e.has_outcome:
             continue
-        turn = e.turns[-1]
-        answer = turn.completion.text.strip()
-        problem = kept[(e.env_id, e.seed)]
-        if answer in problem or len(problem) >= cfg.max_per_problem:
-            continue
-        problem[answer] = {
-            "prompt": [{"role": m.role, "content": m.content} for m in turn.prompt],
-            "completion": [{"role": "assistant", "content": answer}],
-            "episode_id": e.id,
-            "env_id": e.env_id,
-            "env_version": e.env_version,
-            "seed": e.seed,
-            "level": e.info.get("level"),
-            "reward": e.rewards[0],
-            "run_id": e.provenance.get("run_id"),
-            "round": e.provenance.get("round"),
-            "policy": json.dumps(e.provenance.get("policies", {}).get(e.policies[turn.seat])),
-        }
+        for seat in e.seats_of(TRAINED):
+            turns = [t for t in e.turns if t.seat == seat]
+            if not turns or e.rewards[seat] < cfg.min_reward:
+                continue
+            problem = kept[(e.env_id, e.seed, seat)]
+            answer = turns[-1].completion.text.strip()
+            if answer not in problem and len(problem) < cfg.max_per_problem:
+                problem[answer] = _row(e, seat, turns[-1], answer)
     return [row for problem in kept.values() for row in problem.values()]
+
+
+def _row(e: Episode, seat: int, turn, answer: str) -> dict[str, Any]:
+    return {
+        "prompt": [{"role": m.role, "content": m.content} for m in turn.prompt],
+        "completion": [{"role": "assistant", "content": answer}],
+        "episode_id": e.id,
+        "seat": seat,
+        "env_id": e.env_id,
+        "env_version": e.env_version,
+        "seed": e.seed,
+        "level": e.info.get("level"),
+        "reward": e.rewards[seat],
+        "run_id": e.provenance.get("run_id"),
+        "round": e.provenance.get("round"),
+        "policy": json.dumps(e.provenance.get("policies", {}).get(e.policies[seat])),
+    }
 
 
 def train(base_model: str, rows: list[dict[str, Any]], cfg: RestEMConfig, out: Path, seed: int = 0,

@@ -7,10 +7,10 @@ from sparring.types import Completion, Episode, Message, Turn
 
 def _episode(i, seed, answer, reward, truncated=False):
     prompt = (Message("system", "Be brief."), Message("user", f"Compute problem {seed}."))
-    return Episode(id=f"e{i}", env_id="arithmetic-v0", env_version=0, seed=seed, policies=("p",),
+    return Episode(id=f"e{i}", env_id="arithmetic-v0", env_version=0, seed=seed, policies=("policy",),
                    turns=[Turn(0, prompt, Completion(answer, (1,), "stop"), True)], rewards=(reward,),
                    terminated=not truncated, truncated=truncated, info={"level": 2},
-                   provenance={"run_id": "r", "round": 1, "policies": {"p": {"model_id": "m"}}})
+                   provenance={"run_id": "r", "round": 1, "policies": {"policy": {"model_id": "m"}}})
 
 
 def test_build_keeps_verified_distinct_answers_up_to_m_per_problem():
@@ -26,6 +26,21 @@ def test_build_keeps_verified_distinct_answers_up_to_m_per_problem():
     assert rows[0]["prompt"][1] == {"role": "user", "content": "Compute problem 1."}
     assert rows[0]["completion"] == [{"role": "assistant", "content": "Answer: 5"}]
     assert rows[0]["run_id"] == "r" and rows[0]["round"] == 1 and rows[0]["level"] == 2 and '"m"' in rows[0]["policy"]
+
+
+def test_build_keeps_only_the_winning_seats_the_trained_policy_played():
+    def game(i, policies, rewards):
+        turns = [Turn(seat, (Message("user", f"board {i}, seat {seat}"),), Completion(f"move {seat}", (1,), "stop"), True)
+                 for seat in (0, 1, 0, 1)]
+        return Episode(id=f"g{i}", env_id="game-v0", env_version=0, seed=i, policies=policies, turns=turns,
+                       rewards=rewards, terminated=True, provenance={"policies": {}})
+
+    rows = build([game(0, ("policy", "random-legal"), (1.0, -1.0)),   # the trained policy won in seat 0
+                  game(1, ("random-legal", "policy"), (1.0, -1.0)),   # it lost in seat 1: nothing kept
+                  game(2, ("policy", "policy"), (-1.0, 1.0))], RestEMConfig())  # self-play: seat 1 won
+    assert [(r["episode_id"], r["seat"], r["completion"][0]["content"]) for r in rows] == [
+        ("g0", 0, "move 0"), ("g2", 1, "move 1")]
+    assert rows[0]["prompt"] == [{"role": "user", "content": "board 0, seat 0"}]
 
 
 def test_build_with_min_reward_zero_keeps_failures_too():
