@@ -108,9 +108,10 @@ def run(
     finally:
         if run_dir is not None:
             run_dir.close()
-    first, last = history[0]["eval"]["accuracy"], history[-1]["eval"]["accuracy"]
-    console.print(f"held-out accuracy: round 0 {100 * first:.1f}% -> round {history[-1]['round']} "
-                  f"{100 * last:.1f}% ({100 * (last - first):+.1f} points). Results in {root}/")
+    first, last = history[0]["eval"], history[-1]["eval"]
+    console.print(f"{last['score_name']}: round 0 {100 * first['score']:.1f}% -> round {history[-1]['round']} "
+                  f"{100 * last['score']:.1f}% ({100 * (last['score'] - first['score']):+.1f} points). "
+                  f"Results in {root}/")
 
 
 @app.command()

@@ -45,7 +45,7 @@ class RolloutConfig(Section):
 class CurriculumConfig(Section):
     shapes = "rollout"
 
-    levels: list[int] = Field(default_factory=lambda: list(range(1, 9)), min_length=1)
+    levels: list[int] | None = Field(None, min_length=1, description="levels to train on [default: all the env's]")
     band: list[float] = Field(default_factory=lambda: [0.2, 0.8], min_length=2, max_length=2)
     probes: int = Field(2, ge=0, description="levels above the in-band ones sampled each round to measure them")
 
@@ -60,8 +60,9 @@ class CurriculumConfig(Section):
 class EvalConfig(Section):
     shapes = "eval"
 
-    levels: list[int] = Field(default_factory=lambda: [1, 2, 3, 4], min_length=1)
-    problems_per_level: int = Field(50, ge=1, le=999_999, description="held-out problems per level")
+    levels: list[int] | None = Field(None, min_length=1, description="held-out levels [default: all the env's]")
+    problems_per_level: int = Field(50, ge=1, le=999_999, description="held-out problems per level (or in all, "
+                                                                      "for an env without levels)")
     max_new_tokens: int = Field(48, ge=1)
 
 
@@ -78,6 +79,8 @@ class RunConfig(Section):
     env: str = "arithmetic-v0"
     model: str = Field(DEFAULT_MODEL, description="checkpoint directory, hub id, or the embedded default")
     recipe: str = "rest-em"
+    task: str = Field("auto", description="what rounds play and how checkpoints are judged; auto: solo for a "
+                                          "one-seat env")
     backend: BackendConfig = Field(default_factory=BackendConfig)
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig)

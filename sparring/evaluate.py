@@ -18,21 +18,22 @@ from sparring.types import Episode, SamplingParams
 HELDOUT_SEED_BASE = 10**12
 
 
-def heldout_set(env_id: str, levels: Sequence[int], per_level: int) -> list[dict[str, Any]]:
-    """The same problems for every run and checkpoint of an env, so accuracies compare across runs."""
+def heldout_set(env_id: str, levels: Sequence[int] | None, per_level: int) -> list[dict[str, Any]]:
+    """The same problems for every run and checkpoint of an env, so accuracies compare across runs;
+    `per_level` of each level, or `per_level` in all when `levels` is None (an env without levels)."""
     from sparring.envs import make_env
 
     items = []
-    for level in levels:
-        env = make_env(env_id, level=level)
+    for level in levels or [None]:
+        env = make_env(env_id, **_level_kwargs(level))
         for i in range(per_level):
-            seed = HELDOUT_SEED_BASE + level * 1_000_000 + i
+            seed = HELDOUT_SEED_BASE + (level or 0) * 1_000_000 + i
             request = env.reset(seed)
             items.append({"level": level, "seed": seed, "prompt": request.messages[-1].content})
     return items
 
 
-def run_heldout(path: Path, env_id: str, levels: Sequence[int], per_level: int) -> tuple[list[dict[str, Any]], str]:
+def run_heldout(path: Path, env_id: str, levels: Sequence[int] | None, per_level: int) -> tuple[list[dict[str, Any]], str]:
     """The run's held-out set, written atomically on first use, and a note when the stored file had to
     be written again because it was damaged or no longer matched the config."""
     items = heldout_set(env_id, levels, per_level)
@@ -53,7 +54,7 @@ def evaluate(backend: Backend, env_id: str, heldout: list[dict[str, Any]], max_n
     done_ids = {e.id for e in done}
     specs = [
         EpisodeSpec(id=f"r{round_}/eval/{i}", env_id=env_id, seed=item["seed"], policies=(TRAINED,),
-                    env_kwargs={"level": item["level"]}, tags={"stage": "eval", "level": item["level"]})
+                    env_kwargs=_level_kwargs(item["level"]), tags={"stage": "eval", **_level_kwargs(item["level"])})
         for i, item in enumerate(heldout)
     ]
     todo = [s for s in specs if s.id not in done_ids]
@@ -66,9 +67,17 @@ def evaluate(backend: Backend, env_id: str, heldout: list[dict[str, Any]], max_n
     return accuracy_by_level(episodes)
 
 
+def _level_kwargs(level: int | None) -> dict[str, int]:
+    return {} if level is None else {"level": level}
+
+
 def accuracy_by_level(episodes: Sequence[Episode]) -> dict[str, Any]:
-    """Accuracy per level over the episodes with an outcome; failed episodes are counted apart."""
-    by_level = pass_rates_by_level(episodes)
+    """Accuracy per level ("all" for an env without levels) over the episodes with an outcome;
+    failed episodes are counted apart."""
+    by_level: dict[Any, float] = pass_rates_by_level(episodes)
+    if not by_level:
+        rewards = [e.rewards[s] for e in episodes if e.has_outcome for s in e.seats_of(TRAINED)]
+        by_level = {"all": sum(rewards) / len(rewards)} if rewards else {}
     return {"accuracy_by_level": {str(k): v for k, v in by_level.items()},
             "accuracy": sum(by_level.values()) / len(by_level) if by_level else 0.0,
             "episodes": len(episodes), "failed": sum(bool(e.error) for e in episodes)}

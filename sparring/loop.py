@@ -8,7 +8,6 @@ loses a stored episode.
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
 from datasets import Dataset
@@ -16,11 +15,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from sparring.config import RunConfig
-from sparring.curriculum import choose_levels, latest_pass_rates, pass_rates_by_level
 from sparring.engine import EpisodeSpec, run_episodes
 from sparring.envs import ENVS
 from sparring.errors import SparringError
-from sparring.evaluate import evaluate, run_heldout
 from sparring.files import save_atomically
 from sparring.models import load_backend
 from sparring.models.paths import check_model
@@ -31,18 +28,17 @@ from sparring.report import progress_bar, rounds_table
 from sparring.rundir import RunDir, code_version
 from sparring.seeds import derive_seed
 from sparring.store import EpisodeStore
+from sparring.tasks import Task, make_task
 from sparring.types import Episode, SamplingParams
-
-TRAIN_SEED_LIMIT = 10**12  # held-out seeds start at evaluate.HELDOUT_SEED_BASE, above every training seed
 
 
 def run(cfg: RunConfig, run_dir: RunDir, console: Console) -> list[dict[str, Any]]:
-    check_run_config(cfg)
+    task = check_run_config(cfg)
     dtype, _ = resolve_dtype(cfg.backend.dtype)  # the CLI stores the resolved dtype; "auto" resolves the same here
     recipe = RECIPES.load(cfg.recipe)
     recipe_cfg = getattr(cfg, recipe.config_key)
     store = run_dir.store
-    heldout, note = run_heldout(run_dir.heldout_path, cfg.env, cfg.eval.levels, cfg.eval.problems_per_level)
+    note = task.prepare(run_dir)
     if note:
         console.print(f"[yellow]warning:[/] {escape(note)}")
     history = [run_dir.metrics(r) for r in range(cfg.rounds + 1) if run_dir.is_complete(r)]
@@ -61,14 +57,11 @@ def run(cfg: RunConfig, run_dir: RunDir, console: Console) -> list[dict[str, Any
             model = cfg.model
         else:
             policy = policy or _load(cfg, model_of_round(cfg, run_dir, r - 1), dtype)
-            measured = ({int(lv): rate for lv, rate in m["rollout"]["pass_rate_by_level"].items()}
-                        for m in history if "rollout" in m)
-            levels = choose_levels(latest_pass_rates(measured), cfg.curriculum.levels, cfg.curriculum.band,
-                                   cfg.curriculum.probes)
+            specs, chosen = task.plan(r, history)
             with run_dir.stage(r, "rollout", seconds):
-                episodes = rollout(cfg, r, levels, policy, store, provenance, console)
-            metrics["rollout"] = {"planned": cfg.rollout.problems_per_round * cfg.rollout.samples_per_problem,
-                                  **rollout_metrics(episodes, store.failures(r, "train"), levels, seconds["rollout"])}
+                episodes = rollout(cfg, r, specs, policy, store, provenance, console)
+            metrics["rollout"] = {**chosen, "planned": len(specs), **task.rollout_metrics(episodes),
+                                  **rollout_metrics(episodes, store.failures(r, "train"), seconds["rollout"])}
 
             with run_dir.stage(r, "build", seconds):
                 rows = build_dataset(recipe, recipe_cfg, episodes, run_dir.dataset_path(r))
@@ -88,9 +81,8 @@ def run(cfg: RunConfig, run_dir: RunDir, console: Console) -> list[dict[str, Any
             metrics["train"] = {"losses": trained.losses, "steps": len(trained.losses)}
             model = str(checkpoint)
         policy = policy or _load(cfg, model, dtype)
-        with run_dir.stage(r, "eval", seconds), progress_bar(console, "evaluate", len(heldout)) as bar:
-            metrics["eval"] = evaluate(policy, cfg.env, heldout, cfg.eval.max_new_tokens, provenance, store, bar,
-                                       max_failures=int(cfg.rollout.max_failed_fraction * len(heldout)))
+        with run_dir.stage(r, "eval", seconds), progress_bar(console, "evaluate") as bar:
+            metrics["eval"] = task.evaluate(policy, store, provenance, bar)
         metrics.update(model=model, seconds=seconds)
         run_dir.write_metrics(r, metrics)
         history.append(metrics)
@@ -98,16 +90,14 @@ def run(cfg: RunConfig, run_dir: RunDir, console: Console) -> list[dict[str, Any
     return history
 
 
-def check_run_config(cfg: RunConfig) -> None:
-    """Fail before any work on what the config names but cannot exist."""
+def check_run_config(cfg: RunConfig) -> Task:
+    """Fail before any work on what the config names but cannot exist; the run's task."""
     check_model(cfg.model)
     ENVS.entry(cfg.env)  # unknown env id: fails with the closest ids
     RECIPES.entry(cfg.recipe)
-    env_levels = getattr(ENVS.load(cfg.env), "levels", None)
-    for name, levels in (("curriculum.levels", cfg.curriculum.levels), ("eval.levels", cfg.eval.levels)):
-        bad = [lv for lv in levels if env_levels is None or lv not in env_levels]
-        if bad:
-            raise SparringError(f"{name}: {cfg.env} has no level(s) {bad}; its levels are {list(env_levels or [])}")
+    task = make_task(cfg)
+    task.check()
+    return task
 
 
 def model_of_round(cfg: RunConfig, run_dir: RunDir, r: int) -> str:
@@ -118,23 +108,7 @@ def _load(cfg: RunConfig, model: str, dtype: str):
     return load_backend(cfg.backend.name, model, dtype=dtype, batch_size=cfg.backend.batch_size)
 
 
-def rollout_specs(cfg: RunConfig, r: int, levels: list[int]) -> list[EpisodeSpec]:
-    """k samples of each of the round's problems, the problems spread evenly over `levels`.
-
-    Ids and seeds derive from what is played (round, problem, sample), never from the run's directory."""
-    rng = random.Random(f"{cfg.seed}/round{r}")
-    specs = []
-    for p in range(cfg.rollout.problems_per_round):
-        level, seed = levels[p % len(levels)], rng.randrange(TRAIN_SEED_LIMIT)
-        for k in range(cfg.rollout.samples_per_problem):
-            specs.append(EpisodeSpec(
-                id=f"r{r}/train/{p}/{k}", env_id=cfg.env, seed=seed, policies=(TRAINED,),
-                env_kwargs={"level": level}, tags={"stage": "train", "level": level, "problem": p, "sample": k}))
-    return specs
-
-
-def rollout(cfg: RunConfig, r: int, levels: list[int], policy, store: EpisodeStore, provenance, console):
-    specs = rollout_specs(cfg, r, levels)
+def rollout(cfg: RunConfig, r: int, specs: list[EpisodeSpec], policy, store: EpisodeStore, provenance, console):
     played = store.episodes(r, "train")
     done = {e.id for e in played}
     todo = [s for s in specs if s.id not in done]
@@ -151,16 +125,13 @@ def rollout(cfg: RunConfig, r: int, levels: list[int], policy, store: EpisodeSto
     return store.episodes(r, "train")
 
 
-def rollout_metrics(episodes: list[Episode], failures: list[Episode], levels: list[int],
-                    seconds: float) -> dict[str, Any]:
-    rates = pass_rates_by_level(episodes)
+def rollout_metrics(episodes: list[Episode], failures: list[Episode], seconds: float) -> dict[str, Any]:
     scored = [e for e in episodes if e.has_outcome]
     rewards = [e.rewards[seat] for e in scored for seat in e.seats_of(TRAINED)]
     tokens = sum(len(t.completion.token_ids) for e in episodes + failures for t in e.turns)
     return {
-        "levels": levels, "episodes": len(episodes),
+        "episodes": len(episodes),
         "pass_rate": sum(rewards) / max(1, len(rewards)),  # mean reward of the trained policy's seats
-        "pass_rate_by_level": {str(k): v for k, v in rates.items()},
         "illegal": sum(not t.legal for e in episodes for t in e.turns),
         "cut": len(episodes) - len(scored),  # truncated by the turn cap: no outcome
         "failed": len(failures),

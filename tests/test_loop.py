@@ -12,6 +12,7 @@ from sparring.config import load_config
 from sparring.errors import SparringError
 from sparring.rundir import RunDir
 from sparring.store import EpisodeStore
+from sparring.tasks import make_task
 
 # The tiny random model never answers right, so keep every sample (min_reward=0) to exercise training.
 TINY = ["rounds=2", "rollout.problems_per_round=6", "rollout.samples_per_problem=2", "rollout.max_new_tokens=6",
@@ -19,8 +20,10 @@ TINY = ["rounds=2", "rollout.problems_per_round=6", "rollout.samples_per_problem
         "rest_em.batch_size=4", "backend.dtype='float32'"]
 
 
-def _run(tmp_path, tiny_model, extra=()):
-    cfg = load_config(None, [*TINY, f"model='{tiny_model}'", *extra])
+def _run(tmp_path, tiny_model, extra=(), without=()):
+    """A run of TINY with `extra` settings, leaving out the TINY settings of the keys in `without`."""
+    kept = [s for s in TINY if s.partition("=")[0] not in without]
+    cfg = load_config(None, [*kept, f"model='{tiny_model}'", *extra])
     run_dir = RunDir.create(tmp_path / "run", cfg)
     return cfg, run_dir
 
@@ -85,7 +88,8 @@ def test_resume_after_an_interrupted_round_finishes_without_repeating_episodes(t
 
 def test_resume_mid_rollout_plays_only_the_missing_episodes(tmp_path, tiny_model):
     cfg, run_dir = _run(tmp_path, tiny_model, ["rounds=1"])
-    specs = loop.rollout_specs(cfg, 1, [1])
+    specs, chosen = make_task(cfg).plan(1, [])
+    assert chosen == {"levels": [1, 2]}  # nothing measured yet: the easiest level and one probe
     kept = specs[:5]
     from sparring.engine import run_episodes
     from sparring.policies import LLMPolicy
@@ -151,3 +155,58 @@ def test_more_failures_than_the_ceiling_stop_the_run_with_a_clear_message(tmp_pa
     with pytest.raises(SparringError, match="episodes failed, more than the .* allowed.*env bug"):
         loop.run(cfg, run_dir, Console(quiet=True))
     run_dir.close()
+
+
+class Parity:
+    """A one-seat env without difficulty levels: say whether the seed is even."""
+
+    num_seats, reward_range = 1, (0.0, 1.0)
+
+    def reset(self, seed):
+        from sparring.types import Message, TurnRequest
+
+        self.seed = seed
+        return TurnRequest(0, (Message("user", f"Is {seed} even? Say yes or no."),))
+
+    def step(self, action_text):
+        from sparring.types import StepResult
+
+        right = ("yes" in action_text.lower()) == (self.seed % 2 == 0)
+        return StepResult(None, (float(right),), terminated=True)
+
+
+class TwoSeats(Parity):
+    num_seats = 2
+
+
+@pytest.fixture
+def registered(monkeypatch):
+    from sparring.envs import ENVS
+
+    monkeypatch.setattr(ENVS, "_entries", dict(ENVS._entries))  # registered for this test only
+    ENVS.register("parity-v0", f"{__name__}:Parity", "no levels")
+    ENVS.register("two-seats-v0", f"{__name__}:TwoSeats", "two seats")
+
+
+def test_an_env_without_levels_runs(tmp_path, tiny_model, registered):
+    cfg, run_dir = _run(tmp_path, tiny_model, ["rounds=1", "env=parity-v0"], without=["eval.levels"])
+    history = loop.run(cfg, run_dir, Console(quiet=True))
+    run_dir.close()
+    assert set(history[1]["eval"]["accuracy_by_level"]) == {"all"} and history[1]["eval"]["episodes"] == 3
+    assert history[1]["rollout"]["levels"] == [] and history[1]["rollout"]["episodes"] == 12
+    assert 0 <= history[1]["eval"]["score"] <= 1
+
+
+@pytest.mark.parametrize("settings,message", [
+    (["env=parity-v0"], "eval.levels: parity-v0 has no difficulty levels; leave eval.levels out"),
+    (["env=two-seats-v0"], "two-seats-v0 has 2 seats and no registered task plays it yet"),
+    (["env=two-seats-v0", "task=solo"], "task 'solo' plays one-seat envs; two-seats-v0 has 2 seats"),
+    (["task=league"], "unknown task 'league'"),
+])
+def test_a_task_that_does_not_fit_the_env_is_refused_before_any_work(tmp_path, tiny_model, registered, settings,
+                                                                     message):
+    cfg, run_dir = _run(tmp_path, tiny_model, settings)
+    with pytest.raises(SparringError, match=message):
+        loop.run(cfg, run_dir, Console(quiet=True))
+    run_dir.close()
+    assert not run_dir.episodes_path.exists() or run_dir.store.count() == 0

@@ -1,0 +1,44 @@
+"""Task registry: what a round plays and how a checkpoint is judged (the loop knows neither)."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from sparring.registry import Registry
+
+TASKS: Registry[Any] = Registry("task")
+TASKS.register("solo", "sparring.tasks.solo:SoloTask",
+               "one seat against a verifier: a level curriculum plans rounds, held-out accuracy judges")
+
+
+class Task(Protocol):
+    def check(self) -> None:
+        """Fail before any work where the config does not fit the env."""
+
+    def prepare(self, run_dir) -> str:
+        """Write the task's files into the run (held-out sets, ...); a note for the user, or ""."""
+
+    def plan(self, r: int, history: list[dict[str, Any]]) -> tuple[list, dict[str, Any]]:
+        """Round r's episode specs, and what the plan chose (recorded in the round's rollout metrics)."""
+
+    def rollout_metrics(self, episodes) -> dict[str, Any]:
+        """The task's own measures of a rollout (beside the engine's)."""
+
+    def evaluate(self, backend, store, provenance: dict[str, Any], progress=None) -> dict[str, Any]:
+        """Judge a checkpoint (advancing `progress`, a report.Tracker, per episode); the result holds
+        "score" and "score_name", the task's headline number."""
+
+
+def make_task(cfg) -> Task:
+    """The config's task; "auto" is solo for a one-seat env."""
+    from sparring.envs import ENVS
+    from sparring.errors import SparringError
+
+    name = cfg.task
+    if name == "auto":
+        seats = ENVS.load(cfg.env).num_seats
+        if seats != 1:
+            raise SparringError(f"{cfg.env} has {seats} seats and no registered task plays it yet "
+                                f"(tasks: {', '.join(TASKS.ids())})")
+        name = "solo"
+    return TASKS.make(name, cfg=cfg)
