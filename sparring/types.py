@@ -40,6 +40,7 @@ class TurnRequest:
     seat: int
     messages: tuple[Message, ...]
     legal_actions: tuple[str, ...] | None = None
+    state: Any = None  # a game's structured view for scripted players (hashable); models read the messages
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ ENVS.register(
     "sparring.envs.arithmetic:ArithmeticEnv",
     "procedural +, -, * problems at 8 difficulty levels, verified exactly",
 )
+ENVS.register("tictactoe-v0", "sparring.envs.tictactoe:TicTacToe",
+              "two seats on a 3x3 board, numbered cells and the legal moves shown each turn")
 
 
 def env_version(env_id: str) -> int:

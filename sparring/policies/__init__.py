@@ -8,5 +8,7 @@ TRAINED = "policy"  # the policy id of the model being trained (the latest check
 POLICIES: Registry[Policy] = Registry("policy")
 POLICIES.register("random-legal", "sparring.policies.scripted:RandomLegal",
                   "a uniformly random legal action (any env whose turns list legal_actions)")
+POLICIES.register("tictactoe-minimax", "sparring.policies.scripted:TicTacToeMinimax",
+                  "perfect tic-tac-toe (minimax), a random one among equally good moves")
 
 __all__ = ["POLICIES", "TRAINED", "LLMPolicy", "Policy"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 from typing import Any, Sequence
 
@@ -26,3 +27,43 @@ class RandomLegal:
 
     def provenance(self) -> dict[str, Any]:
         return {"kind": "scripted", "name": "random-legal"}
+
+
+class TicTacToeMinimax:
+    """Perfect tic-tac-toe: among the moves with the best game-theoretic value, a seeded random one."""
+
+    def act(self, requests: Sequence[TurnRequest], seeds: Sequence[int] | None) -> list[Completion]:
+        answers = []
+        for i, request in enumerate(requests):
+            board, mark = request.state
+            best = max(_minimax_value(_play(board, move, mark), _other(mark), mark) for move in request.legal_actions)
+            choices = [m for m in request.legal_actions if _minimax_value(_play(board, m, mark), _other(mark), mark) == best]
+            answers.append(scripted_completion(random.Random(None if seeds is None else seeds[i]).choice(choices)))
+        return answers
+
+    def provenance(self) -> dict[str, Any]:
+        return {"kind": "scripted", "name": "tictactoe-minimax"}
+
+
+def _other(mark: str) -> str:
+    return "O" if mark == "X" else "X"
+
+
+def _play(board: tuple[str, ...], move: str, mark: str) -> tuple[str, ...]:
+    i = int(move) - 1
+    return board[:i] + (mark,) + board[i + 1:]
+
+
+@functools.cache
+def _minimax_value(board: tuple[str, ...], to_move: str, me: str) -> int:
+    """+1 if `me` wins with perfect play from here, 0 for a draw, -1 for a loss."""
+    from sparring.envs.tictactoe import winner
+
+    won = winner(board)
+    if won is not None:
+        return 1 if won == me else -1
+    free = [str(i + 1) for i, cell in enumerate(board) if cell == " "]
+    if not free:
+        return 0
+    values = [_minimax_value(_play(board, move, to_move), _other(to_move), me) for move in free]
+    return max(values) if to_move == me else min(values)

@@ -6,6 +6,7 @@ import pytest
 
 from sparring.envs import ENVS, EnvContractError, check_env, make_env
 from sparring.envs.arithmetic import ArithmeticEnv
+from sparring.envs.tictactoe import TicTacToe
 from sparring.types import StepResult
 
 
@@ -43,7 +44,19 @@ class NeverEnds(ArithmeticEnv):
         return StepResult(self.reset(0), (0.0,))
 
 
+class SeatOneNeverActs(TicTacToe):
+    def to_act(self):
+        return 0
+
+
+class ForfeitRewardsTheOffender(TicTacToe):
+    def forfeit(self, offender):
+        return tuple(1.0 if seat == offender else -1.0 for seat in range(2))
+
+
 @pytest.mark.parametrize("env,message", [
+    (SeatOneNeverActs(), r"only seats \[0\] of 2 ever acted"),
+    (ForfeitRewardsTheOffender(), "ended the game illegally but did not get the lowest reward"),
     (Unseeded(level=2), "not deterministic|different episodes"),
     (OutOfRange(), "outside"),
     (NeverEnds(), "did not end"),

@@ -34,3 +34,16 @@ def test_an_llm_policy_samples_with_its_own_parameters(tiny_backend):
 def test_unknown_policy_suggests_known_ones():
     with pytest.raises(KeyError, match="random-legal"):
         POLICIES.make("random_legal")
+
+
+def _results(me, opponent, games=100):
+    specs = [EpisodeSpec(id=f"g{i}", env_id="tictactoe-v0", seed=i, policies=(me, opponent) if i % 2 else (opponent, me),
+                         tags={"stage": "eval"}) for i in range(games)]
+    episodes = run_episodes(specs, {p: POLICIES.make(p) for p in {me, opponent}}, {"round": 0}, seed=0)
+    return [e.rewards[e.seats_of(me)[0]] for e in episodes]
+
+
+def test_minimax_never_loses_and_beats_random_play():
+    against_random = _results("tictactoe-minimax", "random-legal")
+    assert min(against_random) >= 0 and sum(r > 0 for r in against_random) >= 75
+    assert set(_results("tictactoe-minimax", "tictactoe-minimax")) == {0.0}  # perfect play draws

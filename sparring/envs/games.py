@@ -1,0 +1,123 @@
+"""What every turn-based game shares: strict move reading and one rule for illegal moves.
+
+**Reading a move.** A reply must name exactly one move of the game's vocabulary (its words and
+numbers, matched whole and case-blind): "I play 5" is 5; "5 or 7", or echoing the list of legal
+moves, names several and is illegal, not its first move (a policy must not learn to game the
+reader); a named move that is not legal now is illegal too.
+
+**Illegal moves.** The seat is told why and asked again, up to `illegal_retries` times per turn
+(default 1); one more illegal reply forfeits the game: the offender gets the game's forfeit
+penalty, every other seat the win. Every illegal reply is recorded on its turn (`legal=False`, with
+the reason) and counted per seat in the episode's info.
+
+A game subclasses `Game` and says what is its own: the start position, whose turn it is, the legal
+moves, applying a move, the view of one seat, and the outcome.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from typing import Any
+
+from sparring.types import Message, StepResult, TurnRequest
+
+_WORD = re.compile(r"\w+")
+
+
+def read_move(text: str, vocabulary: frozenset[str]) -> tuple[str | None, str]:
+    """(the one move `text` names, "") or (None, why it names no single move)."""
+    named = sorted({token for token in _WORD.findall(text.lower()) if token in vocabulary})
+    if len(named) == 1:
+        return named[0], ""
+    if not named:
+        return None, "the reply names no move"
+    return None, f"the reply names several moves ({', '.join(named)}); name exactly one"
+
+
+class Game:
+    """Base of the turn-based games: subclasses fill in the methods that raise NotImplementedError."""
+
+    num_seats = 2
+    reward_range = (-1.0, 1.0)
+    vocabulary: frozenset[str] = frozenset()
+    rules = ""  # the system message every seat sees
+
+    def __init__(self, illegal_retries: int = 1):
+        if illegal_retries < 0:
+            raise ValueError("illegal_retries must be at least 0")
+        self.illegal_retries = illegal_retries
+        self._done = True
+
+    # --- what each game defines -------------------------------------------------------------
+    def start(self, rng: random.Random) -> None:
+        raise NotImplementedError
+
+    def to_act(self) -> int:
+        raise NotImplementedError
+
+    def legal_moves(self) -> list[str]:
+        raise NotImplementedError
+
+    def apply(self, move: str) -> None:
+        raise NotImplementedError
+
+    def view(self, seat: int) -> str:
+        """What `seat` sees of the game now (its private information only)."""
+        raise NotImplementedError
+
+    def outcome(self) -> tuple[float, ...] | None:
+        """Rewards per seat once the game is over, else None."""
+        raise NotImplementedError
+
+    def state(self, seat: int) -> Any:
+        """The structured view scripted players read (hashable); by default the text view."""
+        return self.view(seat)
+
+    def forfeit(self, offender: int) -> tuple[float, ...]:
+        lo, hi = self.reward_range
+        return tuple(lo if seat == offender else hi for seat in range(self.num_seats))
+
+    # --- the shared turn loop -----------------------------------------------------------------
+    def reset(self, seed: int) -> TurnRequest:
+        self.start(random.Random(seed))
+        self._done = False
+        self._retries = self.illegal_retries
+        self._illegal = [0] * self.num_seats
+        self._moves: list[str] = []
+        return self._request()
+
+    def _request(self, why: str = "") -> TurnRequest:
+        seat, legal = self.to_act(), self.legal_moves()
+        retry = f"Your last reply was illegal: {why}.\n" if why else ""
+        text = f"{retry}{self.view(seat)}\nLegal moves: {', '.join(legal)}.\nReply with exactly one move."
+        return TurnRequest(seat, (Message("system", self.rules), Message("user", text)), tuple(legal),
+                           self.state(seat))
+
+    def _info(self) -> dict[str, Any]:
+        return {"moves": list(self._moves), "illegal_by_seat": list(self._illegal)}
+
+    def step(self, action_text: str) -> StepResult:
+        if self._done:
+            raise RuntimeError("step() called on a finished episode; call reset() first")
+        seat = self.to_act()
+        move, why = read_move(action_text, self.vocabulary)
+        if move is not None and move not in self.legal_moves():
+            move, why = None, f"{move} is not a legal move now"
+        zeros = (0.0,) * self.num_seats
+        if move is None:
+            self._illegal[seat] += 1
+            if self._retries > 0:
+                self._retries -= 1
+                return StepResult(self._request(why), zeros, legal=False, reason=why, info=self._info())
+            self._done = True
+            return StepResult(None, self.forfeit(seat), terminated=True, legal=False,
+                              reason=f"seat {seat} forfeits: {why}", info=self._info())
+        self.apply(move)
+        self._moves.append(move)
+        self._retries = self.illegal_retries
+        rewards = self.outcome()
+        if rewards is not None:
+            self._done = True
+            return StepResult(None, rewards, terminated=True, reason="game over", info=self._info())
+        return StepResult(self._request(), zeros, info=self._info())
