@@ -67,3 +67,42 @@ def _minimax_value(board: tuple[str, ...], to_move: str, me: str) -> int:
         return 0
     values = [_minimax_value(_play(board, move, to_move), _other(to_move), me) for move in free]
     return max(values) if to_move == me else min(values)
+
+
+class KuhnEquilibrium:
+    """A Nash equilibrium of Kuhn poker (Kuhn, 1950), with bluffing parameter alpha = 1/6.
+
+    First to act: J bets with probability alpha, else checks and folds to a bet; Q checks and calls
+    a bet with probability alpha + 1/3; K bets with probability 3 alpha, else checks and calls.
+    Second: facing a bet, K calls, Q calls with probability 1/3, J folds; facing a check, K bets,
+    Q checks, J bets with probability 1/3. Against it the first seat's value is -1/18 chip a hand.
+    """
+
+    alpha = 1 / 6
+
+    def act(self, requests: Sequence[TurnRequest], seeds: Sequence[int] | None) -> list[Completion]:
+        answers = []
+        for i, request in enumerate(requests):
+            card, history, seat = request.state
+            rng = random.Random(None if seeds is None else seeds[i])
+            p_aggressive = self._aggression(card, history)
+            if history and history[-1] == "bet":
+                move = "call" if rng.random() < p_aggressive else "fold"
+            else:
+                move = "bet" if rng.random() < p_aggressive else "check"
+            answers.append(scripted_completion(move))
+        return answers
+
+    def _aggression(self, card: str, history: tuple[str, ...]) -> float:
+        """The probability of betting (or, facing a bet, of calling) with `card` after `history`."""
+        a = self.alpha
+        table = {
+            (): {"J": a, "Q": 0.0, "K": 3 * a},                       # first seat opens
+            ("check", "bet"): {"J": 0.0, "Q": a + 1 / 3, "K": 1.0},   # first seat faces a bet
+            ("bet",): {"J": 0.0, "Q": 1 / 3, "K": 1.0},               # second seat faces a bet
+            ("check",): {"J": 1 / 3, "Q": 0.0, "K": 1.0},             # second seat after a check
+        }
+        return table[history][card]
+
+    def provenance(self) -> dict[str, Any]:
+        return {"kind": "scripted", "name": "kuhn-equilibrium", "alpha": self.alpha}

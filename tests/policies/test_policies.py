@@ -47,3 +47,12 @@ def test_minimax_never_loses_and_beats_random_play():
     against_random = _results("tictactoe-minimax", "random-legal")
     assert min(against_random) >= 0 and sum(r > 0 for r in against_random) >= 75
     assert set(_results("tictactoe-minimax", "tictactoe-minimax")) == {0.0}  # perfect play draws
+
+
+def test_kuhn_equilibrium_holds_the_first_seat_to_minus_one_eighteenth():
+    hands = 6000
+    specs = [EpisodeSpec(id=f"h{i}", env_id="kuhn-poker-v0", seed=i, policies=("eq", "eq"), tags={"stage": "eval"})
+             for i in range(hands)]
+    episodes = run_episodes(specs, {"eq": POLICIES.make("kuhn-equilibrium")}, {"round": 0}, seed=0, max_in_flight=1024)
+    assert sum(e.rewards[0] for e in episodes) / hands == pytest.approx(-1 / 18, abs=0.04)
+    assert all(e.has_outcome and all(t.legal for t in e.turns) for e in episodes)
