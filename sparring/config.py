@@ -66,6 +66,20 @@ class EvalConfig(Section):
     max_new_tokens: int = Field(48, ge=1)
 
 
+class MatchesConfig(Section):
+    """Who the trained policy plays in a game (task 'games')."""
+
+    shapes = "rollout"
+    shapes_by_key = {"eval_opponents": "eval", "eval_games": "eval"}
+
+    self_play_share: float = Field(1.0, ge=0, le=1, description="share of a round's games where it plays every seat")
+    opponents: list[str] = Field(default_factory=lambda: ["random-legal"], min_length=1,
+                                 description="scripted players it meets in the other games, in turn")
+    eval_opponents: list[str] = Field(default_factory=lambda: ["random-legal"], min_length=1,
+                                      description="judged by its results against these (the first gives the score)")
+    eval_games: int = Field(200, ge=2, description="evaluation games per opponent, half in each seat")
+
+
 class RunConfig(Section):
     """The core of a run's config. Each registered recipe adds its own section (`[rest_em]`, ...),
     validated by the config class it registered: see `config_class`."""
@@ -80,11 +94,12 @@ class RunConfig(Section):
     model: str = Field(DEFAULT_MODEL, description="checkpoint directory, hub id, or the embedded default")
     recipe: str = "rest-em"
     task: str = Field("auto", description="what rounds play and how checkpoints are judged; auto: solo for a "
-                                          "one-seat env")
+                                          "one-seat env, games for more seats")
     backend: BackendConfig = Field(default_factory=BackendConfig)
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    matches: MatchesConfig = Field(default_factory=MatchesConfig)
 
 
 def config_class() -> type[RunConfig]:

@@ -22,7 +22,7 @@ from sparring.files import save_atomically
 from sparring.models import load_backend
 from sparring.models.paths import check_model
 from sparring.models.precision import resolve_dtype
-from sparring.policies import TRAINED, LLMPolicy
+from sparring.policies import POLICIES, TRAINED, LLMPolicy
 from sparring.recipes import RECIPES, TrainResult
 from sparring.report import progress_bar, rounds_table
 from sparring.rundir import RunDir, code_version
@@ -117,12 +117,18 @@ def rollout(cfg: RunConfig, r: int, specs: list[EpisodeSpec], policy, store: Epi
     spent = sum(len(t.completion.token_ids) for e in played for t in e.turns)
     with progress_bar(console, "rollout", len(specs)) as bar:
         bar.advance(len(specs) - len(todo))
-        run_episodes(todo, {TRAINED: LLMPolicy(policy, sampling)}, provenance, seed=derive_seed(cfg.seed, "rollout", r),
+        run_episodes(todo, seat_policies(specs, LLMPolicy(policy, sampling)), provenance, seed=derive_seed(cfg.seed, "rollout", r),
                      store=store, max_in_flight=rc.max_in_flight,
                      max_turns=rc.max_turns,
                      max_tokens=None if rc.max_tokens_per_round is None else rc.max_tokens_per_round - spent,
                      max_failures=int(rc.max_failed_fraction * len(specs)), on_finished=bar)
     return store.episodes(r, "train")
+
+
+def seat_policies(specs: list[EpisodeSpec], trained: LLMPolicy) -> dict[str, Any]:
+    """A policy for every id the specs seat: the trained one, or a registered scripted player."""
+    ids = {policy_id for spec in specs for policy_id in spec.policies}
+    return {policy_id: trained if policy_id == TRAINED else POLICIES.make(policy_id) for policy_id in ids}
 
 
 def rollout_metrics(episodes: list[Episode], failures: list[Episode], seconds: float) -> dict[str, Any]:

@@ -41,22 +41,22 @@ def _pct(x: float | None) -> str:
 
 
 def rounds_table(history: Sequence[dict[str, Any]]) -> Table:
-    """Every round so far: the held-out result per level (or in all), the score, what was trained on."""
-    levels = sorted({k for m in history for k in m["eval"]["accuracy_by_level"]},
-                    key=lambda k: (not k.isdigit(), int(k) if k.isdigit() else 0, k))
-    table = Table(title=f"{history[-1]['eval']['score_name']} % (greedy) per level, and what each round trained on",
+    """Every round so far: the task's result columns (accuracy per level, results per opponent, ...),
+    its score, and what the round played and trained on."""
+    columns = list(dict.fromkeys(k for m in history for k in m["eval"]["columns"]))
+    table = Table(title=f"{history[-1]['eval']['score_name']} per round (%), and what each round trained on",
                   box=box.SIMPLE_HEAD)
     table.add_column("round", justify="right")
-    for lv in levels:
-        table.add_column(f"L{lv}" if lv.isdigit() else lv, justify="right")
+    for name in columns:
+        table.add_column(name, justify="right")
     for name in ("score", "trained on", "pass %", "failed", "rows", "loss", "s roll/train/eval"):
         table.add_column(name, justify="right")
     for m in history:
-        acc, rollout, train, secs = m["eval"]["accuracy_by_level"], m.get("rollout", {}), m.get("train", {}), m["seconds"]
+        result, rollout, train, secs = m["eval"], m.get("rollout", {}), m.get("train", {}), m["seconds"]
         table.add_row(
-            str(m["round"]), *(_pct(acc.get(lv)) for lv in levels), _pct(m["eval"]["score"]),
+            str(m["round"]), *(_pct(result["columns"].get(name)) for name in columns), _pct(result["score"]),
             ",".join(f"L{lv}" for lv in rollout.get("levels", [])) or "-",
-            _pct(rollout.get("pass_rate")), str(rollout.get("failed", 0) + m["eval"].get("failed", 0)),
+            _pct(rollout.get("pass_rate")), str(rollout.get("failed", 0) + result.get("failed", 0)),
             str(m.get("dataset", {}).get("rows", "-")),
             f"{train['losses'][0]:.2f}→{train['losses'][-1]:.2f}" if train.get("losses") else "-",
             "/".join(f"{secs[s]:.0f}" if s in secs else "-" for s in ("rollout", "train", "eval")),

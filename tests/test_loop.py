@@ -198,15 +198,37 @@ def test_an_env_without_levels_runs(tmp_path, tiny_model, registered):
 
 
 @pytest.mark.parametrize("settings,message", [
-    (["env=parity-v0"], "eval.levels: parity-v0 has no difficulty levels; leave eval.levels out"),
-    (["env=two-seats-v0"], "two-seats-v0 has 2 seats and no registered task plays it yet"),
+    (["env=parity-v0", "eval.levels=[1]"], "eval.levels: parity-v0 has no difficulty levels; leave eval.levels out"),
+    (["env=two-seats-v0", "curriculum.levels=[1]"], "curriculum.levels: two-seats-v0 has no difficulty levels"),
+    (["env=tictactoe-v0", "matches.opponents=['minimax']"], "unknown policy 'minimax'"),
     (["env=two-seats-v0", "task=solo"], "task 'solo' plays one-seat envs; two-seats-v0 has 2 seats"),
+    (["env=parity-v0", "task=games"], "task 'games' plays envs with several seats; parity-v0 has one"),
     (["task=league"], "unknown task 'league'"),
 ])
 def test_a_task_that_does_not_fit_the_env_is_refused_before_any_work(tmp_path, tiny_model, registered, settings,
                                                                      message):
-    cfg, run_dir = _run(tmp_path, tiny_model, settings)
+    cfg, run_dir = _run(tmp_path, tiny_model, settings, without=["eval.levels"])
     with pytest.raises(SparringError, match=message):
         loop.run(cfg, run_dir, Console(quiet=True))
     run_dir.close()
     assert not run_dir.episodes_path.exists() or run_dir.store.count() == 0
+
+
+def test_a_game_runs_self_play_and_opponent_games_and_is_judged_against_fixed_opponents(tmp_path, tiny_model):
+    cfg, run_dir = _run(tmp_path, tiny_model, [
+        "rounds=1", "env=tictactoe-v0", "rollout.problems_per_round=8", "rollout.samples_per_problem=1",
+        "rest_em.min_reward=-1.0",  # the tiny model forfeits: keep the losing turns too, to exercise training
+        "matches.self_play_share=0.5", "matches.opponents=['random-legal', 'tictactoe-minimax']",
+        "matches.eval_opponents=['random-legal', 'tictactoe-minimax']", "matches.eval_games=4"], without=["eval.levels"])
+    history = loop.run(cfg, run_dir, Console(quiet=True))
+    run_dir.close()
+    seatings = [e.policies for e in run_dir.store.episodes(1, "train")]
+    assert sum(p == ("policy", "policy") for p in seatings) == 4  # half self-play
+    assert {p for seats in seatings for p in seats} == {"policy", "random-legal", "tictactoe-minimax"}
+    result = history[1]["eval"]
+    assert set(result["vs"]) == {"random-legal", "tictactoe-minimax"} and result["vs"]["random-legal"]["games"] == 4
+    vs_random = result["vs"]["random-legal"]
+    assert vs_random["win"] + vs_random["draw"] + vs_random["loss"] == pytest.approx(1.0)
+    assert result["vs"]["tictactoe-minimax"]["win"] == 0  # nobody beats perfect play
+    assert result["score"] == vs_random["mean_reward"] and "win vs random-legal" in result["columns"]
+    assert history[1]["rollout"]["self_play_games"] == 4 and 0 <= history[1]["rollout"]["illegal_rate"] <= 1

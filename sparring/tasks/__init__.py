@@ -9,6 +9,8 @@ from sparring.registry import Registry
 TASKS: Registry[Any] = Registry("task")
 TASKS.register("solo", "sparring.tasks.solo:SoloTask",
                "one seat against a verifier: a level curriculum plans rounds, held-out accuracy judges")
+TASKS.register("games", "sparring.tasks.games:GameTask",
+               "several seats: self-play and scripted opponents plan rounds, results against fixed opponents judge")
 
 
 class Task(Protocol):
@@ -30,15 +32,10 @@ class Task(Protocol):
 
 
 def make_task(cfg) -> Task:
-    """The config's task; "auto" is solo for a one-seat env."""
+    """The config's task; "auto" is solo for a one-seat env, games for more seats."""
     from sparring.envs import ENVS
-    from sparring.errors import SparringError
 
     name = cfg.task
     if name == "auto":
-        seats = ENVS.load(cfg.env).num_seats
-        if seats != 1:
-            raise SparringError(f"{cfg.env} has {seats} seats and no registered task plays it yet "
-                                f"(tasks: {', '.join(TASKS.ids())})")
-        name = "solo"
+        name = "solo" if ENVS.load(cfg.env).num_seats == 1 else "games"
     return TASKS.make(name, cfg=cfg)

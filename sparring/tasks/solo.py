@@ -79,4 +79,5 @@ class SoloTask:
             progress.start(len(self.heldout))
         result = evaluate(backend, self.cfg.env, self.heldout, self.cfg.eval.max_new_tokens, provenance, store,
                           progress, max_failures=int(self.cfg.rollout.max_failed_fraction * len(self.heldout)))
-        return {**result, "score": result["accuracy"], "score_name": "held-out accuracy"}
+        columns = {f"L{k}" if k.isdigit() else k: v for k, v in result["accuracy_by_level"].items()}
+        return {**result, "columns": columns, "score": result["accuracy"], "score_name": "held-out accuracy"}
