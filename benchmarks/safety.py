@@ -1,7 +1,7 @@
 """The safety harness at full size, printing the figures the README reports.
 
-  kill      SIGKILL `sparring run` (tiny model, every registered recipe) at seeded points across every
-            stage, resume, and compare with an uninterrupted run
+  kill      SIGKILL `sparring run` (tiny model; every registered recipe, and every env) at seeded points
+            across every stage, resume, and compare with an uninterrupted run
   fuzz      random model outputs per registered env (hypothesis), with the slowest read, and the
             time to read adversarial 64 KB outputs
   malformed the corpus of malformed inputs (sparring/harness/malformed.py): clear errors, no traceback
@@ -24,10 +24,9 @@ from sparring.cli import _quiet_libraries
 from sparring.envs import ENVS
 from sparring.envs.answers import extract_answer
 from sparring.harness.fuzz import MAX_LEN, fuzz_env
-from sparring.harness.kill import kill_and_resume, tiny_run_settings
+from sparring.harness.kill import harness_cases, kill_and_resume, tiny_run_settings
 from sparring.harness.malformed import try_all
 from sparring.models.tiny import build_tiny_model
-from sparring.recipes import RECIPES
 
 ADVERSARIAL_64KB = {
     "whitespace after a marker": "answer" + " " * (MAX_LEN - 7) + "x",
@@ -49,16 +48,16 @@ def main() -> None:
         scratch = Path(scratch)
         tiny = str(build_tiny_model(scratch / "tiny"))
 
-        table = Table(title=f"kill harness: {args.kill_points} SIGKILLs per recipe, tiny model, 2 rounds")
-        for col in ("recipe", "kills", "where they landed", "missed", "victims", "lost", "doubled",
+        table = Table(title=f"kill harness: {args.kill_points} SIGKILLs per recipe and env, tiny model, 2 rounds")
+        for col in ("recipe", "env", "kills", "where they landed", "missed", "victims", "lost", "doubled",
                     "equal to uninterrupted", "minutes"):
             table.add_column(col)
-        for recipe in RECIPES.ids():
+        for recipe, env in harness_cases():
             started = time.time()
-            report = kill_and_resume(scratch / f"kill-{recipe}", tiny_run_settings(tiny, recipe), args.kill_points,
-                                     seed=args.seed)
+            report = kill_and_resume(scratch / f"kill-{recipe}-{env}", tiny_run_settings(tiny, recipe, env),
+                                     args.kill_points, seed=args.seed)
             places = Counter(where.split()[-1] for where in report.landed)
-            table.add_row(recipe, str(report.kills), ", ".join(f"{k} {v}" for k, v in sorted(places.items())),
+            table.add_row(recipe, env, str(report.kills), ", ".join(f"{k} {v}" for k, v in sorted(places.items())),
                           str(report.missed), str(report.victims), str(report.episodes_lost),
                           str(report.episodes_doubled), f"{report.equal_runs}/{report.victims}",
                           f"{(time.time() - started) / 60:.1f}")

@@ -29,14 +29,28 @@ STAGES_PER_ROUND = ("rollout", "build", "train", "eval")
 TIMING_KEYS = {"seconds", "tokens_per_s"}
 
 
-def tiny_run_settings(tiny_model: str, recipe: str = "rest-em", rounds: int = 2) -> list[str]:
-    """A whole run on the tiny model in seconds: few problems, short outputs, the recipe's tiny settings."""
+def tiny_run_settings(tiny_model: str, recipe: str = "rest-em", env: str = "arithmetic-v0", rounds: int = 2) -> list[str]:
+    """A whole run on the tiny model in seconds: few problems or games, short outputs, the recipe's
+    tiny settings."""
+    from sparring.envs import ENVS
     from sparring.recipes import RECIPES
 
-    return [f"model='{tiny_model}'", f"rounds={rounds}", f"recipe={recipe}", "rollout.problems_per_round=16",
-            "rollout.samples_per_problem=2", "rollout.max_new_tokens=16", "eval.levels=[1, 2]",
-            "eval.problems_per_level=8", "eval.max_new_tokens=8", "backend.dtype='float32'",
-            *RECIPES.load(recipe).tiny_settings]
+    settings = [f"model='{tiny_model}'", f"rounds={rounds}", f"recipe={recipe}", f"env={env}",
+                "rollout.problems_per_round=16", "rollout.samples_per_problem=2", "rollout.max_new_tokens=16",
+                "eval.problems_per_level=8", "eval.max_new_tokens=8", "matches.eval_games=8",
+                "backend.dtype='float32'", *RECIPES.load(recipe).tiny_settings]
+    if getattr(ENVS.load(env), "levels", None):
+        settings.append("eval.levels=[1, 2]")
+    return settings
+
+
+def harness_cases() -> list[tuple[str, str]]:
+    """(recipe, env) pairs the harness runs: every recipe on arithmetic-v0, every other env with rest-em."""
+    from sparring.envs import ENVS
+    from sparring.recipes import RECIPES
+
+    return [(recipe, "arithmetic-v0") for recipe in RECIPES.ids()] + [
+        ("rest-em", env) for env in ENVS.ids() if env != "arithmetic-v0"]
 
 
 @dataclass

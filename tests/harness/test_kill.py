@@ -1,9 +1,10 @@
-"""SIGKILL at seeded points in every stage, then --resume: nothing lost or doubled, same result as uninterrupted."""
+"""SIGKILL at seeded points in every stage, then --resume: nothing lost or doubled, same result as uninterrupted.
+
+Runs over every registered recipe and env (sparring.harness.kill.harness_cases)."""
 
 import pytest
 
-from sparring.harness.kill import kill_and_resume, tiny_run_settings
-from sparring.recipes import RECIPES
+from sparring.harness.kill import harness_cases, kill_and_resume, tiny_run_settings
 
 
 def _check(report, kills):
@@ -12,15 +13,18 @@ def _check(report, kills):
     assert report.equal_runs == report.victims, report.differences
 
 
-@pytest.mark.parametrize("recipe", RECIPES.ids())
-def test_killed_runs_resume_to_the_uninterrupted_result(tmp_path, tiny_model, recipe):
-    _check(kill_and_resume(tmp_path, tiny_run_settings(tiny_model, recipe), kill_points=3, seed=1), kills=3)
+@pytest.mark.parametrize("recipe,env", harness_cases())
+def test_killed_runs_resume_to_the_uninterrupted_result(tmp_path, tiny_model, recipe, env):
+    _check(kill_and_resume(tmp_path, tiny_run_settings(tiny_model, recipe, env), kill_points=2, seed=1), kills=2)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("recipe", RECIPES.ids())
-def test_twenty_kill_points_across_every_stage(tmp_path, tiny_model, recipe):
-    report = kill_and_resume(tmp_path, tiny_run_settings(tiny_model, recipe), kill_points=20, seed=2)
-    _check(report, kills=20)
-    stages = {where.split()[-1] for where in report.landed}
-    assert {"rollout", "train", "eval"} <= stages, report.landed
+@pytest.mark.parametrize("recipe,env", harness_cases())
+def test_many_kill_points_across_every_stage(tmp_path, tiny_model, recipe, env):
+    """20 kill points per recipe (on arithmetic-v0), 6 more for each other env."""
+    kills = 20 if env == "arithmetic-v0" else 6
+    report = kill_and_resume(tmp_path, tiny_run_settings(tiny_model, recipe, env), kill_points=kills, seed=2)
+    _check(report, kills=kills)
+    if kills == 20:
+        stages = {where.split()[-1] for where in report.landed}
+        assert {"rollout", "train", "eval"} <= stages, report.landed
