@@ -6,7 +6,7 @@
             time to read adversarial 64 KB outputs
   malformed the corpus of malformed inputs (sparring/harness/malformed.py): clear errors, no traceback
 
-    .venv/bin/python benchmarks/safety.py [--kill-points 20] [--actions 10000]
+    .venv/bin/python benchmarks/safety.py [--kill-points 20] [--actions 10000] [--parts kill,fuzz,malformed]
 """
 
 from __future__ import annotations
@@ -41,61 +41,76 @@ def main() -> None:
     parser.add_argument("--kill-points", type=int, default=20)
     parser.add_argument("--actions", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--parts", default="kill,fuzz,malformed", help="which checks to run, comma-separated")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     _quiet_libraries()
     console = Console(width=150)
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         tiny = str(build_tiny_model(scratch / "tiny"))
 
-        table = Table(title=f"kill harness: {args.kill_points} SIGKILLs per recipe and env, tiny model, 2 rounds")
-        for col in ("recipe", "env", "kills", "where they landed", "missed", "victims", "lost", "doubled",
-                    "equal to uninterrupted", "minutes"):
-            table.add_column(col)
-        for recipe, env in harness_cases():
-            started = time.time()
-            report = kill_and_resume(scratch / f"kill-{recipe}-{env}", tiny_run_settings(tiny, recipe, env),
-                                     args.kill_points, seed=args.seed)
-            places = Counter(where.split()[-1] for where in report.landed)
-            table.add_row(recipe, env, str(report.kills), ", ".join(f"{k} {v}" for k, v in sorted(places.items())),
-                          str(report.missed), str(report.victims), str(report.episodes_lost),
-                          str(report.episodes_doubled), f"{report.equal_runs}/{report.victims}",
-                          f"{(time.time() - started) / 60:.1f}")
-            for difference in report.differences[:5]:
-                console.print(f"[red]difference:[/] {difference}")
-        console.print(table)
+        if "kill" in parts:
+            kill_table(scratch, tiny, args, console)
+        if "fuzz" in parts:
+            fuzz_tables(args, console)
+        if "malformed" in parts:
+            malformed(scratch, tiny, console)
 
-        table = Table(title=f"fuzzing: {args.actions} random outputs per env (hypothesis)")
-        for col in ("env", "actions", "episodes", "slowest read ms", "its length", "seconds"):
-            table.add_column(col)
-        for env_id in ENVS.ids():
-            started = time.time()
-            report = fuzz_env(env_id, args.actions)
-            table.add_row(env_id, str(report.actions), str(report.episodes), f"{1000 * report.slowest_s:.1f}",
-                          str(report.slowest_len), f"{time.time() - started:.0f}")
-        console.print(table)
 
-        table = Table(title="reading adversarial 64 KB outputs (extract_answer, best of 5)")
-        table.add_column("output")
-        table.add_column("ms")
-        for name, text in ADVERSARIAL_64KB.items():
-            best = min(_timed(extract_answer, text) for _ in range(5))
-            table.add_row(name, f"{1000 * best:.1f}")
-        console.print(table)
+def kill_table(scratch: Path, tiny: str, args, console: Console) -> None:
+    table = Table(title=f"kill harness: {args.kill_points} SIGKILLs per recipe and env, tiny model, 2 rounds")
+    for col in ("recipe", "env", "kills", "where they landed", "missed", "victims", "lost", "doubled",
+                "equal to uninterrupted", "minutes"):
+        table.add_column(col)
+    for recipe, env in harness_cases():
+        started = time.time()
+        report = kill_and_resume(scratch / f"kill-{recipe}-{env}", tiny_run_settings(tiny, recipe, env),
+                                 args.kill_points, seed=args.seed)
+        places = Counter(where.split()[-1] for where in report.landed)
+        table.add_row(recipe, env, str(report.kills), ", ".join(f"{k} {v}" for k, v in sorted(places.items())),
+                      str(report.missed), str(report.victims), str(report.episodes_lost),
+                      str(report.episodes_doubled), f"{report.equal_runs}/{report.victims}",
+                      f"{(time.time() - started) / 60:.1f}")
+        for difference in report.differences[:5]:
+            console.print(f"[red]difference:[/] {difference}")
+    console.print(table)
 
-        finished = scratch / "finished"
-        from typer.testing import CliRunner
 
-        from sparring.cli import app
+def fuzz_tables(args, console: Console) -> None:
+    table = Table(title=f"fuzzing: {args.actions} random outputs per env (hypothesis)")
+    for col in ("env", "actions", "episodes", "slowest read ms", "its length", "seconds"):
+        table.add_column(col)
+    for env_id in ENVS.ids():
+        started = time.time()
+        report = fuzz_env(env_id, args.actions)
+        table.add_row(env_id, str(report.actions), str(report.episodes), f"{1000 * report.slowest_s:.1f}",
+                      str(report.slowest_len), f"{time.time() - started:.0f}")
+    console.print(table)
 
-        result = CliRunner().invoke(app, ["run", "--out", str(finished),
-                                          *(a for s in tiny_run_settings(tiny, rounds=1) for a in ("--set", s))])
-        assert result.exit_code == 0, result.output
-        report = try_all(scratch / "malformed", finished)
-        console.print(f"malformed inputs: {report.tried} tried, {len(report.tracebacks)} tracebacks, "
-                      f"{len(report.wrong)} without the expected message")
-        for line in report.tracebacks + report.wrong:
-            console.print(f"[red]  {line}[/]")
+    table = Table(title="reading adversarial 64 KB outputs (extract_answer, best of 5)")
+    table.add_column("output")
+    table.add_column("ms")
+    for name, text in ADVERSARIAL_64KB.items():
+        best = min(_timed(extract_answer, text) for _ in range(5))
+        table.add_row(name, f"{1000 * best:.1f}")
+    console.print(table)
+
+
+def malformed(scratch: Path, tiny: str, console: Console) -> None:
+    from typer.testing import CliRunner
+
+    from sparring.cli import app
+
+    finished = scratch / "finished"
+    result = CliRunner().invoke(app, ["run", "--out", str(finished),
+                                      *(a for s in tiny_run_settings(tiny, rounds=1) for a in ("--set", s))])
+    assert result.exit_code == 0, result.output
+    report = try_all(scratch / "malformed", finished)
+    console.print(f"malformed inputs: {report.tried} tried, {len(report.tracebacks)} tracebacks, "
+                  f"{len(report.wrong)} without the expected message")
+    for line in report.tracebacks + report.wrong:
+        console.print(f"[red]  {line}[/]")
 
 
 def _timed(fn, *args) -> float:

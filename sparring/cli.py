@@ -72,9 +72,9 @@ def run(
     resume: bool = typer.Option(False, "--resume", help="continue a run (--out, else the latest) from its first incomplete stage"),
 ) -> None:
     """Run self-play rounds: rollout, build, train, evaluate, report."""
-    from sparring.config import apply_overrides, build_config, load_config, save_config
+    from sparring.config import apply_overrides, build_config, load_config
     from sparring.models.precision import resolve_dtype
-    from sparring.rundir import RunDir, code_version, latest_run
+    from sparring.rundir import RunDir, latest_run
 
     root, run_dir = out, None
     try:
@@ -89,7 +89,7 @@ def run(
                 cfg.backend.dtype, dtype_reason = resolve_dtype(cfg.backend.dtype)
                 run_dir.check_resume_changes(saved, cfg)
                 if cfg != saved:
-                    save_config(cfg, run_dir.config_path, code_version(), (f"changed on resume: {' '.join(overrides)}",))
+                    run_dir.save_config(cfg, (f"changed on resume: {' '.join(overrides)}",))
             else:
                 cfg = load_config(config, overrides)
                 from sparring.loop import check_run_config
@@ -140,7 +140,13 @@ def eval_(
     with _user_errors():
         from sparring.envs import ENVS
 
-        env_levels = getattr(ENVS.load(env), "levels", None)
+        env_class = ENVS.load(env)
+        if env_class.num_seats != 1:
+            raise SparringError(f"sparring eval scores one-seat envs; {env} has {env_class.num_seats} seats "
+                                "(a run's games task judges games against fixed opponents)")
+        env_levels = getattr(env_class, "levels", None)
+        if levels and not env_levels:
+            raise SparringError(f"{env} has no difficulty levels; leave --levels out")
         try:
             chosen = [int(x) for x in levels.split(",")] if levels else list(env_levels or [])
         except ValueError:
@@ -148,7 +154,7 @@ def eval_(
         if dtype not in ("auto", "bfloat16", "float16", "float32"):
             raise SparringError(f"--dtype is one of auto, bfloat16, float16, float32; got {dtype!r}")
         bad = [lv for lv in chosen if lv not in (env_levels or [])]
-        if bad or not chosen:
+        if bad:
             raise SparringError(f"{env} has levels {list(env_levels or [])}; asked for {chosen}")
         _quiet_libraries()
         from sparring.evaluate import evaluate, heldout_set
@@ -156,7 +162,7 @@ def eval_(
         from sparring.report import progress_bar
 
         backend = load_backend("transformers", checkpoint, batch_size=batch_size, dtype=dtype)
-        heldout = heldout_set(env, chosen, n)
+        heldout = heldout_set(env, chosen or None, n)
         with progress_bar(console, "evaluate", len(heldout)) as bar:
             result = evaluate(backend, env, heldout, max_new_tokens, {"run_id": "eval", "round": 0}, on_finished=bar)
         table = Table("level", "accuracy %", title=f"{checkpoint} on {env} (greedy, {n} per level)")

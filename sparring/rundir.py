@@ -9,6 +9,7 @@ directory, then a rename); what an interrupted write leaves behind is removed wh
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -84,7 +85,7 @@ class RunDir:
             raise SparringError(f"{run.root} already holds a run; continue it with --resume or choose another --out")
         write_atomically(run.root / "run.json", json.dumps({
             "run_id": run.root.name, "created": datetime.now().isoformat(timespec="seconds")}))
-        save_config(cfg, run.config_path, code_version(), notes)
+        run.save_config(cfg, notes)
         run.log_event("created")
         return run
 
@@ -122,12 +123,15 @@ class RunDir:
             self._lock_fd = None
 
     # --- contents -----------------------------------------------------------------------------
+    def _record(self) -> dict[str, Any]:
+        try:
+            return json.loads((self.root / "run.json").read_text())
+        except (OSError, ValueError) as e:
+            raise SparringError(f"{self.root / 'run.json'} is missing or damaged ({e}); it names the run") from None
+
     @property
     def run_id(self) -> str:
-        try:
-            return json.loads((self.root / "run.json").read_text())["run_id"]
-        except (OSError, ValueError, KeyError) as e:
-            raise SparringError(f"{self.root / 'run.json'} is missing or damaged ({e}); it names the run") from None
+        return self._record()["run_id"]
 
     @property
     def store(self) -> EpisodeStore:
@@ -135,7 +139,19 @@ class RunDir:
             self._store = EpisodeStore(self.episodes_path)
         return self._store
 
+    def save_config(self, cfg: RunConfig, notes: tuple[str, ...] = ()) -> None:
+        """Write config.toml, and its checksum into run.json so that an edit or damage is noticed."""
+        save_config(cfg, self.config_path, code_version(), notes)
+        digest = hashlib.sha256(self.config_path.read_bytes()).hexdigest()
+        write_atomically(self.root / "run.json", json.dumps({**self._record(), "config_sha256": digest}))
+
     def config(self) -> RunConfig:
+        """The run's saved config; refused when config.toml changed since the run wrote it (a truncated
+        file may still parse, with defaults silently filling the missing keys)."""
+        digest = hashlib.sha256(self.config_path.read_bytes()).hexdigest()
+        if digest != self._record().get("config_sha256"):
+            raise SparringError(f"{self.config_path} changed since the run wrote it (damaged or edited by hand); "
+                                "restore it, and change settings with --resume --set key=value instead")
         return build_config(read_toml(self.config_path))
 
     def is_complete(self, r: int) -> bool:
