@@ -125,6 +125,20 @@ def run_episodes(
     return finished
 
 
+def run_missing(specs: list[EpisodeSpec], policies: Mapping[str, Policy], provenance: Mapping[str, Any],
+                store: EpisodeStore, stage: str, on_finished: Callable[[Episode], None] | None = None,
+                **engine: Any) -> list[Episode]:
+    """The episodes of `specs` already stored for this round and stage, plus the rest played now: a
+    resumed stage plays only what is missing. `on_finished` sees the stored ones first."""
+    wanted = {s.id for s in specs}
+    done = [e for e in store.episodes(provenance["round"], stage) if e.id in wanted]
+    ids = {e.id for e in done}
+    for e in done if on_finished is not None else ():
+        on_finished(e)
+    return done + run_episodes([s for s in specs if s.id not in ids], policies, provenance, store=store,
+                               on_finished=on_finished, **engine)
+
+
 def _acting_policy(item: _Live) -> str:
     return item.episode.policies[item.request.seat]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from sparring.curriculum import pass_rates_by_level
-from sparring.engine import EpisodeSpec, run_episodes
+from sparring.engine import EpisodeSpec, run_episodes, run_missing
 from sparring.files import write_atomically
 from sparring.models.base import Backend
 from sparring.policies import TRAINED, LLMPolicy
@@ -50,20 +50,17 @@ def evaluate(backend: Backend, env_id: str, heldout: list[dict[str, Any]], max_n
              max_failures: int | None = None) -> dict[str, Any]:
     """Greedy accuracy per level on `heldout`; episodes already in `store` for this round are reused."""
     round_ = provenance.get("round", 0)
-    done = store.episodes(round_, "eval") if store is not None else []
-    done_ids = {e.id for e in done}
     specs = [
         EpisodeSpec(id=f"r{round_}/eval/{i}", env_id=env_id, seed=item["seed"], policies=(TRAINED,),
                     env_kwargs=_level_kwargs(item["level"]), tags={"stage": "eval", **_level_kwargs(item["level"])})
         for i, item in enumerate(heldout)
     ]
-    todo = [s for s in specs if s.id not in done_ids]
-    for e in done:
-        if on_finished is not None:
-            on_finished(e)
-    greedy = LLMPolicy(backend, SamplingParams(temperature=0.0, max_new_tokens=max_new_tokens))
-    episodes = done + run_episodes(todo, {TRAINED: greedy}, provenance, store=store, on_finished=on_finished,
-                                   max_failures=max_failures)
+    greedy = {TRAINED: LLMPolicy(backend, SamplingParams(temperature=0.0, max_new_tokens=max_new_tokens))}
+    if store is None:
+        episodes = run_episodes(specs, greedy, provenance, on_finished=on_finished, max_failures=max_failures)
+    else:
+        episodes = run_missing(specs, greedy, {"round": round_, **provenance}, store, "eval", on_finished,
+                               max_failures=max_failures)
     return accuracy_by_level(episodes)
 
 

@@ -15,7 +15,7 @@ from collections import defaultdict
 from typing import Any, Sequence
 
 from sparring.config import RunConfig
-from sparring.engine import EpisodeSpec, run_episodes
+from sparring.engine import EpisodeSpec, run_missing
 from sparring.envs import ENVS
 from sparring.errors import SparringError
 from sparring.evaluate import HELDOUT_SEED_BASE
@@ -70,20 +70,17 @@ class GameTask:
         specs = [EpisodeSpec(id=f"r{r}/eval/{opponent}/{g}", env_id=self.cfg.env, seed=HELDOUT_SEED_BASE + g,
                              policies=self._seating(g, opponent), tags={"stage": "eval", "opponent": opponent})
                  for opponent in matches.eval_opponents for g in range(matches.eval_games)]
-        done = store.episodes(r, "eval")
         if progress is not None:
             progress.start(len(specs))
-            progress.advance(len(done))
-        ids = {e.id for e in done}
         greedy = LLMPolicy(backend, SamplingParams(temperature=0.0, max_new_tokens=self.cfg.eval.max_new_tokens))
         policies = {TRAINED: greedy, **{name: POLICIES.make(name) for name in matches.eval_opponents}}
-        played = run_episodes([s for s in specs if s.id not in ids], policies, provenance,
-                              seed=derive_seed(self.cfg.seed, "eval", r), store=store, on_finished=progress,
-                              max_failures=int(self.cfg.rollout.max_failed_fraction * len(specs)))
-        by_opponent = results_by_opponent(done + played)
+        episodes = run_missing(specs, policies, provenance, store, "eval", progress,
+                               seed=derive_seed(self.cfg.seed, "eval", r),
+                               max_failures=int(self.cfg.rollout.max_failed_fraction * len(specs)))
+        by_opponent = results_by_opponent(episodes)
         first = by_opponent.get(matches.eval_opponents[0], {})
         columns = {f"{k} vs {name}": v[k] for name, v in by_opponent.items() for k in ("win", "loss")}
-        return {"vs": by_opponent, "columns": columns, "failed": sum(bool(e.error) for e in played),
+        return {"vs": by_opponent, "columns": columns, "failed": sum(bool(e.error) for e in episodes),
                 "score": first.get("mean_reward", 0.0), "score_name": f"mean reward vs {matches.eval_opponents[0]}"}
 
 
