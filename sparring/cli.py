@@ -1,4 +1,4 @@
-"""The `sparring` command: run rounds, list environments, evaluate a checkpoint."""
+"""The `sparring` command: run rounds, list environments, evaluate a checkpoint, show a run's league."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Iterator, List, Optional
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -169,6 +170,39 @@ def eval_(
         for lv, acc in result["accuracy_by_level"].items():
             table.add_row(lv, f"{100 * acc:.1f}")
         table.add_row("mean", f"{100 * result['accuracy']:.1f}")
+        console.print(table)
+
+
+@app.command()
+def league(run_dir: Path = typer.Argument(..., help="a run directory (runs/<name>-<time>)")) -> None:
+    """The league table of a games run: ratings, and results against every opponent, from its match log."""
+    with _user_errors():
+        from sparring.league import standings
+        from sparring.store import EpisodeStore
+
+        path = run_dir / "episodes.sqlite"
+        if not path.is_file():
+            raise SparringError(f"{str(run_dir)!r} is not a run directory: it has no episodes.sqlite")
+        store = EpisodeStore(path)  # a run may be writing it: WAL lets this read alongside
+        try:
+            matches = store.matches()
+        finally:
+            store.close()
+        if not matches:
+            raise SparringError(f"{run_dir} has no matches: the league rates games (task 'games') that were played")
+        rows = standings(matches)
+        opponents = list(dict.fromkeys(o for row in rows for o in row["vs"]))
+        table = Table(title=f"league of {run_dir.name}: {len(matches)} matches (rating: openskill μ − 3σ)",
+                      box=box.SIMPLE_HEAD)
+        table.add_column("player", no_wrap=True)
+        for name in ("rating", "μ±σ", "rated games", "illegal %", *(f"vs {o} w/d/l" for o in opponents)):
+            table.add_column(name, justify="right")
+        for row in rows:
+            rated = row["ordinal"] is not None
+            table.add_row(row["player"], f"{row['ordinal']:.1f}" if rated else "-",
+                          f"{row['mu']:.1f}±{row['sigma']:.1f}" if rated else "-", str(row["games"]),
+                          "-" if row["illegal_rate"] is None else f"{100 * row['illegal_rate']:.1f}",
+                          *("/".join(map(str, row["vs"][o])) if o in row["vs"] else "" for o in opponents))
         console.print(table)
 
 

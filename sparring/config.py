@@ -67,17 +67,29 @@ class EvalConfig(Section):
 
 
 class MatchesConfig(Section):
-    """Who the trained policy plays in a game (task 'games')."""
+    """Who the trained policy plays in a game (task 'games'): its league matchmaking and evaluation."""
 
     shapes = "rollout"
     shapes_by_key = {"eval_opponents": "eval", "eval_games": "eval"}
 
     self_play_share: float = Field(1.0, ge=0, le=1, description="share of a round's games where it plays every seat")
+    past_share: float = Field(0.0, ge=0, le=1, description="share of a round's games against its own past "
+                                                           "checkpoints (self-play while it has none)")
+    past_k: int = Field(3, ge=1, description="the past checkpoints met: the last k, the base model included")
     opponents: list[str] = Field(default_factory=lambda: ["random-legal"], min_length=1,
-                                 description="scripted players it meets in the other games, in turn")
+                                 description="the fixed anchors it meets in the other games, in turn: scripted "
+                                             "players, or 'base' for the base model")
     eval_opponents: list[str] = Field(default_factory=lambda: ["random-legal"], min_length=1,
-                                      description="judged by its results against these (the first gives the score)")
+                                      description="judged by its results against these scripted players (the "
+                                                  "first gives the score)")
     eval_games: int = Field(200, ge=2, description="evaluation games per opponent, half in each seat")
+
+    @model_validator(mode="after")
+    def _shares_fit(self):
+        if self.self_play_share + self.past_share > 1:
+            raise ValueError(f"self_play_share + past_share must be at most 1, got {self.self_play_share} + "
+                             f"{self.past_share}")
+        return self
 
 
 class RunConfig(Section):

@@ -8,7 +8,7 @@ loses a stored episode.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from datasets import Dataset
 from rich.console import Console
@@ -19,10 +19,11 @@ from sparring.engine import EpisodeSpec, run_episodes
 from sparring.envs import ENVS
 from sparring.errors import SparringError
 from sparring.files import save_atomically
-from sparring.models import load_backend
 from sparring.models.paths import check_model
 from sparring.models.precision import resolve_dtype
-from sparring.policies import POLICIES, TRAINED, LLMPolicy
+from sparring.league import checkpoint_round
+from sparring.policies import POLICIES, TRAINED, Policy
+from sparring.policies.checkpoints import Model, load_model
 from sparring.recipes import RECIPES, TrainResult
 from sparring.report import progress_bar, rounds_table
 from sparring.rundir import RunDir, code_version
@@ -45,7 +46,7 @@ def run(cfg: RunConfig, run_dir: RunDir, console: Console) -> list[dict[str, Any
     if history:
         console.print(rounds_table(history))
     run_id = run_dir.run_id
-    policy = None  # the backend of the latest model, loaded once per round
+    loaded = None  # the latest model, loaded once per round
     for r in range(cfg.rounds + 1):
         if run_dir.is_complete(r):
             continue
@@ -56,21 +57,24 @@ def run(cfg: RunConfig, run_dir: RunDir, console: Console) -> list[dict[str, Any
         if r == 0:
             model = cfg.model
         else:
-            policy = policy or _load(cfg, model_of_round(cfg, run_dir, r - 1), dtype)
+            loaded = loaded or _load(cfg, model_of_round(cfg, run_dir, r - 1), dtype)
             specs, chosen = task.plan(r, history)
             with run_dir.stage(r, "rollout", seconds):
-                episodes = rollout(cfg, r, specs, policy, store, provenance, console)
+                episodes = rollout(cfg, r, specs, loaded, store, provenance, console,
+                                   lambda model: _load(cfg, model, dtype), run_dir)
             metrics["rollout"] = {**chosen, "planned": len(specs), **task.rollout_metrics(episodes),
                                   **rollout_metrics(episodes, store.failures(r, "train"), seconds["rollout"])}
 
             with run_dir.stage(r, "build", seconds):
                 rows = build_dataset(recipe, recipe_cfg, episodes, run_dir.dataset_path(r))
             if not rows:
-                raise SparringError(f"round {r}: no verified sample to train on; raise rollout.samples_per_problem "
-                                    "or rollout.problems_per_round, or start the curriculum at easier levels")
+                raise SparringError(f"round {r}: {recipe.name} kept no training row from {len(episodes)} episodes "
+                                    "(no verified sample, or no turn with a positive advantage); raise "
+                                    "rollout.samples_per_problem or rollout.problems_per_round, or start the "
+                                    "curriculum at easier levels")
             metrics["dataset"] = {"rows": len(rows), "problems": len({(x["env_id"], x["seed"]) for x in rows})}
 
-            policy = None  # the rollout model is done: free it before training loads its own copy
+            loaded = None  # the rollout model is done: free it before training loads its own copy
             checkpoint = run_dir.checkpoint_path(r)
             if not checkpoint.exists():
                 with run_dir.stage(r, "train", {}), progress_bar(console, "train") as bar:
@@ -80,9 +84,9 @@ def run(cfg: RunConfig, run_dir: RunDir, console: Console) -> list[dict[str, Any
             seconds["train"] = trained.seconds
             metrics["train"] = {"losses": trained.losses, "steps": len(trained.losses)}
             model = str(checkpoint)
-        policy = policy or _load(cfg, model, dtype)
+        loaded = loaded or _load(cfg, model, dtype)
         with run_dir.stage(r, "eval", seconds), progress_bar(console, "evaluate") as bar:
-            metrics["eval"] = task.evaluate(policy, store, provenance, bar)
+            metrics["eval"] = task.evaluate(loaded, store, provenance, bar)
         metrics.update(model=model, seconds=seconds)
         run_dir.write_metrics(r, metrics)
         history.append(metrics)
@@ -94,9 +98,11 @@ def check_run_config(cfg: RunConfig) -> Task:
     """Fail before any work on what the config names but cannot exist; the run's task."""
     check_model(cfg.model)
     ENVS.entry(cfg.env)  # unknown env id: fails with the closest ids
-    RECIPES.entry(cfg.recipe)
+    recipe = RECIPES.load(cfg.recipe)
     task = make_task(cfg)
     task.check()
+    if recipe.check is not None:
+        recipe.check(cfg)
     return task
 
 
@@ -104,11 +110,12 @@ def model_of_round(cfg: RunConfig, run_dir: RunDir, r: int) -> str:
     return cfg.model if r == 0 else str(run_dir.checkpoint_path(r))
 
 
-def _load(cfg: RunConfig, model: str, dtype: str):
-    return load_backend(cfg.backend.name, model, dtype=dtype, batch_size=cfg.backend.batch_size)
+def _load(cfg: RunConfig, model: str, dtype: str) -> Model:
+    return load_model(cfg.backend.name, model, dtype=dtype, batch_size=cfg.backend.batch_size)
 
 
-def rollout(cfg: RunConfig, r: int, specs: list[EpisodeSpec], policy, store: EpisodeStore, provenance, console):
+def rollout(cfg: RunConfig, r: int, specs: list[EpisodeSpec], model: Model, store: EpisodeStore, provenance, console,
+            load: Callable[[str], Model], run_dir: RunDir) -> list[Episode]:
     played = store.episodes(r, "train")
     done = {e.id for e in played}
     todo = [s for s in specs if s.id not in done]
@@ -117,7 +124,9 @@ def rollout(cfg: RunConfig, r: int, specs: list[EpisodeSpec], policy, store: Epi
     spent = sum(len(t.completion.token_ids) for e in played for t in e.turns)
     with progress_bar(console, "rollout", len(specs)) as bar:
         bar.advance(len(specs) - len(todo))
-        run_episodes(todo, seat_policies(specs, LLMPolicy(policy, sampling)), provenance, seed=derive_seed(cfg.seed, "rollout", r),
+        players = seat_policies(todo, model.policy(sampling), lambda name: load(model_of_round(
+            cfg, run_dir, checkpoint_round(name))).policy(sampling))
+        run_episodes(todo, players, provenance, seed=derive_seed(cfg.seed, "rollout", r),
                      store=store, max_in_flight=rc.max_in_flight,
                      max_turns=rc.max_turns,
                      max_tokens=None if rc.max_tokens_per_round is None else rc.max_tokens_per_round - spent,
@@ -125,10 +134,13 @@ def rollout(cfg: RunConfig, r: int, specs: list[EpisodeSpec], policy, store: Epi
     return store.episodes(r, "train")
 
 
-def seat_policies(specs: list[EpisodeSpec], trained: LLMPolicy) -> dict[str, Any]:
-    """A policy for every id the specs seat: the trained one, or a registered scripted player."""
+def seat_policies(specs: list[EpisodeSpec], trained: Policy, checkpoint: Callable[[str], Policy]) -> dict[str, Policy]:
+    """A policy for every id the specs seat: the trained one, a past checkpoint of the league
+    (`base`, `round-<r>`: loaded by `checkpoint`), or a registered scripted player."""
     ids = {policy_id for spec in specs for policy_id in spec.policies}
-    return {policy_id: trained if policy_id == TRAINED else POLICIES.make(policy_id) for policy_id in ids}
+    return {policy_id: trained if policy_id == TRAINED
+            else checkpoint(policy_id) if checkpoint_round(policy_id) is not None
+            else POLICIES.make(policy_id) for policy_id in ids}
 
 
 def rollout_metrics(episodes: list[Episode], failures: list[Episode], seconds: float) -> dict[str, Any]:

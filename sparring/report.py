@@ -36,8 +36,8 @@ def progress_bar(console: Console, description: str, total: int | None = None) -
         yield Tracker(progress, progress.add_task(description, total=total, note=""))
 
 
-def _pct(x: float | None) -> str:
-    return "" if x is None else f"{100 * x:.1f}"
+def _pct(x: float | str | None) -> str:
+    return "" if x is None else x if isinstance(x, str) else f"{100 * x:.1f}"
 
 
 def rounds_table(history: Sequence[dict[str, Any]]) -> Table:
@@ -49,13 +49,19 @@ def rounds_table(history: Sequence[dict[str, Any]]) -> Table:
     table.add_column("round", justify="right")
     for name in columns:
         table.add_column(name, justify="right")
-    for name in ("score", "trained on", "pass %", "failed", "rows", "loss", "s roll/train/eval"):
+    rated = any(m["eval"].get("rating") for m in history)
+    if rated:
+        table.add_column("rating", justify="right")
+    levels = any(m.get("rollout", {}).get("levels") for m in history)
+    for name in ("score", *(["trained on"] if levels else []), "pass %", "failed", "rows", "loss", "s roll/train/eval"):
         table.add_column(name, justify="right")
     for m in history:
         result, rollout, train, secs = m["eval"], m.get("rollout", {}), m.get("train", {}), m["seconds"]
         table.add_row(
-            str(m["round"]), *(_pct(result["columns"].get(name)) for name in columns), _pct(result["score"]),
-            ",".join(f"L{lv}" for lv in rollout.get("levels", [])) or "-",
+            str(m["round"]), *(_pct(result["columns"].get(name)) for name in columns),
+            *([f"{result['rating']['ordinal']:.1f}" if result.get("rating") else "-"] if rated else []),
+            _pct(result["score"]),
+            *([",".join(f"L{lv}" for lv in rollout.get("levels", [])) or "-"] if levels else []),
             _pct(rollout.get("pass_rate")), str(rollout.get("failed", 0) + result.get("failed", 0)),
             str(m.get("dataset", {}).get("rows", "-")),
             f"{train['losses'][0]:.2f}→{train['losses'][-1]:.2f}" if train.get("losses") else "-",

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Iterable
 
 from sparring.errors import SparringError
+from sparring.league import Match
 from sparring.types import Episode
 
 _SCHEMA = """
@@ -37,6 +38,12 @@ CREATE TABLE IF NOT EXISTS failures (
     data TEXT NOT NULL,
     created TEXT NOT NULL DEFAULT (datetime('now'))
 );
+-- The league's match log: every played game whose spec named its players (sparring/league.py).
+CREATE VIEW IF NOT EXISTS matches AS
+SELECT id, round, stage, env_id, json_extract(data, '$.tags.players') AS players, rewards,
+       json_extract(data, '$.info.illegal_by_seat') AS illegal_by_seat,
+       (SELECT json_group_array(json_extract(t.value, '$.seat')) FROM json_each(data, '$.turns') t) AS turn_seats
+FROM episodes WHERE json_extract(data, '$.tags.players') IS NOT NULL AND rewards != '[]';
 """
 
 
@@ -89,6 +96,17 @@ class EpisodeStore:
             "SELECT data FROM failures f WHERE round = ? AND stage = ? AND id NOT IN (SELECT id FROM episodes) "
             "AND rowid = (SELECT MAX(rowid) FROM failures g WHERE g.id = f.id) ORDER BY rowid", (round, stage))
         return [Episode.from_dict(json.loads(r[0])) for r in cur]
+
+    def matches(self) -> list[Match]:
+        """The league's match log: every game with an outcome whose players were named."""
+        matches = []
+        for id_, round_, stage, players, rewards, illegal, turn_seats in self._db.execute(
+                "SELECT id, round, stage, players, rewards, illegal_by_seat, turn_seats FROM matches"):
+            players, seats = json.loads(players), json.loads(turn_seats)
+            matches.append(Match(id_, round_, stage, tuple(players), tuple(json.loads(rewards)),
+                                 tuple(json.loads(illegal)) if illegal else (0,) * len(players),
+                                 tuple(seats.count(s) for s in range(len(players)))))
+        return matches
 
     def count(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM episodes").fetchone()[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -111,3 +112,8 @@ class Episode:
             for t in d["turns"]
         ]
         return cls(**{**d, "turns": turns, "policies": tuple(d["policies"]), "rewards": tuple(d["rewards"])})
+
+
+def id_order(episode_id: str) -> list:
+    """Sort key of episode ids with their numbers compared as numbers: 'r1/train/10' after 'r1/train/9'."""
+    return [int(x) if x.isdigit() else x for x in re.split(r"(\d+)", episode_id)]

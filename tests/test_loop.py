@@ -230,5 +230,5 @@ def test_a_game_runs_self_play_and_opponent_games_and_is_judged_against_fixed_op
     vs_random = result["vs"]["random-legal"]
     assert vs_random["win"] + vs_random["draw"] + vs_random["loss"] == pytest.approx(1.0)
     assert result["vs"]["tictactoe-minimax"]["win"] == 0  # nobody beats perfect play
-    assert result["score"] == vs_random["mean_reward"] and "win vs random-legal" in result["columns"]
+    assert result["score"] == vs_random["mean_reward"] and "vs random-legal w/d/l %" in result["columns"]
     assert history[1]["rollout"]["self_play_games"] == 4 and 0 <= history[1]["rollout"]["illegal_rate"] <= 1

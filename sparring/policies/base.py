@@ -40,3 +40,27 @@ class LLMPolicy:
         sampling = {k: v for k, v in asdict(self.sampling).items() if k not in ("n", "seed")}
         return {"kind": "llm", "model_id": self.backend.model_id, "checkpoint_hash": self.backend.checkpoint_hash,
                 "sampling": {**sampling, "stop": list(self.sampling.stop)}}
+
+
+class SeatRouted:
+    """One policy per seat behind one policy id: each request goes to its seat's policy (a
+    "per-role" checkpoint, where every role has its own trained model)."""
+
+    def __init__(self, by_seat: dict[int, Policy]):
+        self.by_seat = by_seat
+
+    def act(self, requests: Sequence[TurnRequest], seeds: Sequence[int] | None) -> list[Completion]:
+        answers: list[Completion | None] = [None] * len(requests)
+        for seat, policy in self.by_seat.items():
+            mine = [i for i, r in enumerate(requests) if r.seat == seat]
+            if mine:
+                done = policy.act([requests[i] for i in mine], None if seeds is None else [seeds[i] for i in mine])
+                for i, completion in zip(mine, done):
+                    answers[i] = completion
+        missing = sorted({requests[i].seat for i, a in enumerate(answers) if a is None})
+        if missing:
+            raise ValueError(f"no policy for seat(s) {missing}; this checkpoint has roles for seats {sorted(self.by_seat)}")
+        return answers  # type: ignore[return-value]
+
+    def provenance(self) -> dict[str, Any]:
+        return {"kind": "per-role", "seats": {str(seat): p.provenance() for seat, p in self.by_seat.items()}}

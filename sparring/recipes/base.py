@@ -9,7 +9,7 @@ from typing import Any, Callable, Sequence
 
 from pydantic import BaseModel
 
-from sparring.types import Episode
+from sparring.types import Episode, Turn
 
 
 @dataclass(frozen=True)
@@ -42,3 +42,24 @@ class Recipe:
     # `--set` values under which the recipe trains on the untrained tiny test model (whose samples are
     # never right): the safety harness runs, kills and resumes every registered recipe with them.
     tiny_settings: tuple[str, ...] = ()
+    # Fails (SparringError) before any work where the run's config does not suit the recipe.
+    check: Callable[[Any], None] | None = None
+
+
+def sft_row(e: Episode, seat: int, turn: Turn, answer: str) -> dict[str, Any]:
+    """A training row of `answer` to `turn`'s prompt, saying where it came from: its episode, seat,
+    env and version, seed, level, the seat's reward, the run and round, and the policy that played it."""
+    return {
+        "prompt": [{"role": m.role, "content": m.content} for m in turn.prompt],
+        "completion": [{"role": "assistant", "content": answer}],
+        "episode_id": e.id,
+        "seat": seat,
+        "env_id": e.env_id,
+        "env_version": e.env_version,
+        "seed": e.seed,
+        "level": e.info.get("level"),
+        "reward": e.rewards[seat],
+        "run_id": e.provenance.get("run_id"),
+        "round": e.provenance.get("round"),
+        "policy": json.dumps(e.provenance.get("policies", {}).get(e.policies[seat])),
+    }

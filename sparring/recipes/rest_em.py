@@ -7,7 +7,6 @@ The next round samples from the fine-tuned model.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Sequence
@@ -15,8 +14,8 @@ from typing import Any, Sequence
 from pydantic import Field
 
 from sparring.policies import TRAINED
-from sparring.recipes.base import Recipe, TrainResult
-from sparring.recipes.training import TrainingSettings, train_with
+from sparring.recipes.base import Recipe, TrainResult, sft_row
+from sparring.recipes.training import TrainingSettings, train_sft
 from sparring.types import Episode
 
 
@@ -47,37 +46,16 @@ def build(episodes: Sequence[Episode], cfg: RestEMConfig) -> list[dict[str, Any]
             problem = kept[(e.env_id, e.seed, seat)]
             answer = turns[-1].completion.text.strip()
             if answer not in problem and len(problem) < cfg.max_per_problem:
-                problem[answer] = _row(e, seat, turns[-1], answer)
+                problem[answer] = sft_row(e, seat, turns[-1], answer)
     return [row for problem in kept.values() for row in problem.values()]
-
-
-def _row(e: Episode, seat: int, turn, answer: str) -> dict[str, Any]:
-    return {
-        "prompt": [{"role": m.role, "content": m.content} for m in turn.prompt],
-        "completion": [{"role": "assistant", "content": answer}],
-        "episode_id": e.id,
-        "seat": seat,
-        "env_id": e.env_id,
-        "env_version": e.env_version,
-        "seed": e.seed,
-        "level": e.info.get("level"),
-        "reward": e.rewards[seat],
-        "run_id": e.provenance.get("run_id"),
-        "round": e.provenance.get("round"),
-        "policy": json.dumps(e.provenance.get("policies", {}).get(e.policies[seat])),
-    }
 
 
 def train(base_model: str, rows: list[dict[str, Any]], cfg: RestEMConfig, out: Path, seed: int = 0,
           progress=None, dtype: str = "float32") -> TrainResult:
     """Fine-tune `base_model` on `rows` with TRL's SFTTrainer (loss on the completion only)."""
-    from trl import SFTConfig, SFTTrainer
-
     if not rows:
         raise ValueError("no training rows: no sample was verified this round")
-    dataset = [{"prompt": r["prompt"], "completion": r["completion"]} for r in rows]
-    return train_with(SFTTrainer, SFTConfig, base_model, dataset, cfg, "rest_em", out, seed=seed, progress=progress,
-                      dtype=dtype)
+    return train_sft(base_model, rows, cfg, "rest_em", out, seed=seed, progress=progress, dtype=dtype)
 
 
 RECIPE = Recipe(name="rest-em", config_key="rest_em", config=RestEMConfig, build=build, train=train,

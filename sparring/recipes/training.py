@@ -104,6 +104,17 @@ def train_with(trainer_class, args_class, base_model: str, rows: list[dict[str, 
     return result
 
 
+def train_sft(base_model: str, rows: list[dict[str, Any]], settings: TrainingSettings, section: str, out: Path,
+              seed: int = 0, progress=None, dtype: str = "float32") -> TrainResult:
+    """Supervised fine-tuning on the rows' prompt/completion pairs with TRL's SFTTrainer (loss on the
+    completion only)."""
+    from trl import SFTConfig, SFTTrainer
+
+    pairs = [{"prompt": r["prompt"], "completion": r["completion"]} for r in rows]
+    return train_with(SFTTrainer, SFTConfig, base_model, pairs, settings, section, out, seed=seed,
+                      progress=progress, dtype=dtype)
+
+
 def _check_room_for_answers(rows: list[dict[str, Any]], tokenizer, max_length: int, section: str) -> None:
     """Rows are cut at `max_length` tokens from the end, so a prompt that long leaves no answer to learn."""
     longest = max(len(tokenizer.apply_chat_template(r["prompt"], add_generation_prompt=True, return_dict=True)

@@ -1,11 +1,13 @@
-"""games: the trained policy plays a game with several seats, against itself and scripted players.
+"""games: the trained policy plays a game with several seats, against itself, its past and anchors.
 
-Each round plays `problems_per_round × samples_per_problem` games, each from its own seed: a
-`matches.self_play_share` of them with the trained policy in every seat, the rest against the
-`matches.opponents` in turn, the trained policy's seat alternating. A checkpoint is judged greedily
-by `matches.eval_games` games against each of `matches.eval_opponents`, half in each seat: win, draw
-and loss rates, mean reward and the rate of illegal moves of the trained policy's turns. The score is
-the mean reward against the first eval opponent.
+Each round plays `problems_per_round × samples_per_problem` games, each from its own seed (league
+matchmaking): a `matches.self_play_share` of them with the trained policy in every seat, a
+`matches.past_share` against its last `matches.past_k` checkpoints in turn (self-play while it has
+none), the rest against the fixed anchors `matches.opponents` in turn (scripted players, or the base
+model); the trained policy's seat alternates. A checkpoint is judged greedily by `matches.eval_games`
+games against each of `matches.eval_opponents`, half in each seat: win, draw and loss rates, mean
+reward and the rate of illegal moves of the trained policy's turns, and its league rating over every
+match so far (sparring/league.py). The score is the mean reward against the first eval opponent.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from typing import Any, Sequence
 from sparring.config import RunConfig
 from sparring.engine import EpisodeSpec, run_missing
 from sparring.envs import ENVS
-from sparring.errors import SparringError
+from sparring.errors import SparringError, UnknownIdError
 from sparring.evaluate import HELDOUT_SEED_BASE
-from sparring.models.base import Backend
-from sparring.policies import POLICIES, TRAINED, LLMPolicy
+from sparring.league import BASE, past_players, player_name, rate
+from sparring.policies import POLICIES, TRAINED
+from sparring.policies.checkpoints import Model
 from sparring.seeds import derive_seed
 from sparring.store import EpisodeStore
 from sparring.types import Episode, SamplingParams
@@ -37,50 +40,77 @@ class GameTask:
         for name in ("curriculum", "eval"):
             if getattr(self.cfg, name).levels is not None:
                 raise SparringError(f"{name}.levels: {self.cfg.env} has no difficulty levels; leave {name}.levels out")
-        for name in ("opponents", "eval_opponents"):
+        for name, anchors in (("opponents", (BASE,)), ("eval_opponents", ())):
             for policy in getattr(self.cfg.matches, name):
-                POLICIES.entry(policy)  # an unknown player fails with the closest names
+                if policy not in anchors:
+                    try:
+                        POLICIES.entry(policy)  # an unknown player fails with the closest names
+                    except UnknownIdError as e:
+                        also = f" (or {', '.join(map(repr, anchors))}, the base model)" if anchors else ""
+                        raise SparringError(f"matches.{name}: {e.args[0]}{also}") from None
 
     def prepare(self, run_dir) -> str:
         return ""
 
-    def _seating(self, game: int, opponent: str) -> tuple[str, ...]:
-        """The trained policy in seat `game % seats`, `opponent` in the others."""
-        return tuple(TRAINED if seat == game % self.seats else opponent for seat in range(self.seats))
+    def _seating(self, game: int, opponent: str, player: str) -> tuple[tuple[str, ...], list[str]]:
+        """(policy id per seat, player name per seat): the trained policy, pool member `player`, in seat
+        `game % seats`; `opponent` in the others (the trained policy too, for self-play)."""
+        seat = game % self.seats
+        policies = tuple(TRAINED if s == seat or opponent == TRAINED else opponent for s in range(self.seats))
+        return policies, [player if p == TRAINED else p for p in policies]
 
     def plan(self, r: int, history: list[dict[str, Any]]) -> tuple[list[EpisodeSpec], dict[str, Any]]:
         rollout, matches = self.cfg.rollout, self.cfg.matches
         games = rollout.problems_per_round * rollout.samples_per_problem
+        past = past_players(r, matches.past_k)
         self_play = round(matches.self_play_share * games)
+        against_past = round(matches.past_share * games) if past else 0
+        if not past:  # its past games are self-play until it has a past
+            self_play = min(games, self_play + round(matches.past_share * games))
         rng = random.Random(f"{self.cfg.seed}/round{r}")
         specs = []
         for g in range(games):
-            opponent = TRAINED if g < self_play else matches.opponents[g % len(matches.opponents)]
+            if g < self_play:
+                opponent = TRAINED
+            elif g < self_play + against_past:
+                opponent = past[(g - self_play) % len(past)]
+            else:
+                opponent = matches.opponents[g % len(matches.opponents)]
+            policies, players = self._seating(g, opponent, player_name(r - 1))
             specs.append(EpisodeSpec(id=f"r{r}/train/{g}", env_id=self.cfg.env, seed=rng.randrange(HELDOUT_SEED_BASE),
-                                     policies=self._seating(g, opponent), tags={"stage": "train", "game": g,
-                                                                                 "opponent": opponent}))
-        return specs, {"self_play_games": self_play, "opponent_games": games - self_play}
+                                     policies=policies, tags={"stage": "train", "game": g, "opponent": opponent,
+                                                              "players": players}))
+        return specs, {"self_play_games": self_play, "past_games": against_past,
+                       "anchor_games": games - self_play - against_past}
 
     def rollout_metrics(self, episodes: Sequence[Episode]) -> dict[str, Any]:
         return {"illegal_rate": illegal_rate(episodes)}
 
-    def evaluate(self, backend: Backend, store: EpisodeStore, provenance: dict[str, Any],
+    def evaluate(self, model: Model, store: EpisodeStore, provenance: dict[str, Any],
                  progress=None) -> dict[str, Any]:
         r, matches = provenance["round"], self.cfg.matches
-        specs = [EpisodeSpec(id=f"r{r}/eval/{opponent}/{g}", env_id=self.cfg.env, seed=HELDOUT_SEED_BASE + g,
-                             policies=self._seating(g, opponent), tags={"stage": "eval", "opponent": opponent})
-                 for opponent in matches.eval_opponents for g in range(matches.eval_games)]
+        specs = []
+        for opponent in matches.eval_opponents:
+            for g in range(matches.eval_games):
+                policies, players = self._seating(g, opponent, player_name(r))
+                specs.append(EpisodeSpec(id=f"r{r}/eval/{opponent}/{g}", env_id=self.cfg.env,
+                                         seed=HELDOUT_SEED_BASE + g, policies=policies,
+                                         tags={"stage": "eval", "opponent": opponent, "players": players}))
         if progress is not None:
             progress.start(len(specs))
-        greedy = LLMPolicy(backend, SamplingParams(temperature=0.0, max_new_tokens=self.cfg.eval.max_new_tokens))
+        greedy = model.policy(SamplingParams(temperature=0.0, max_new_tokens=self.cfg.eval.max_new_tokens))
         policies = {TRAINED: greedy, **{name: POLICIES.make(name) for name in matches.eval_opponents}}
         episodes = run_missing(specs, policies, provenance, store, "eval", progress,
                                seed=derive_seed(self.cfg.seed, "eval", r),
                                max_failures=int(self.cfg.rollout.max_failed_fraction * len(specs)))
         by_opponent = results_by_opponent(episodes)
         first = by_opponent.get(matches.eval_opponents[0], {})
-        columns = {f"{k} vs {name}": v[k] for name, v in by_opponent.items() for k in ("win", "loss")}
+        columns: dict[str, Any] = {f"vs {name} w/d/l %": "/".join(f"{100 * v[k]:.0f}" for k in ("win", "draw", "loss"))
+                                   for name, v in by_opponent.items()}
+        columns["illegal %"] = illegal_rate(episodes)
+        rating = rate(store.matches()).get(player_name(r))
         return {"vs": by_opponent, "columns": columns, "failed": sum(bool(e.error) for e in episodes),
+                "rating": rating,
                 "score": first.get("mean_reward", 0.0), "score_name": f"mean reward vs {matches.eval_opponents[0]}"}
 
 

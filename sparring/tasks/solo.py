@@ -18,8 +18,8 @@ from sparring.engine import EpisodeSpec
 from sparring.envs import ENVS
 from sparring.errors import SparringError
 from sparring.evaluate import HELDOUT_SEED_BASE, evaluate, run_heldout
-from sparring.models.base import Backend
 from sparring.policies import TRAINED
+from sparring.policies.checkpoints import Model
 from sparring.store import EpisodeStore
 
 TRAIN_SEED_LIMIT = HELDOUT_SEED_BASE
@@ -72,12 +72,12 @@ class SoloTask:
     def rollout_metrics(self, episodes) -> dict[str, Any]:
         return {"pass_rate_by_level": {str(k): v for k, v in pass_rates_by_level(episodes).items()}}
 
-    def evaluate(self, backend: Backend, store: EpisodeStore, provenance: dict[str, Any],
+    def evaluate(self, model: Model, store: EpisodeStore, provenance: dict[str, Any],
                  progress=None) -> dict[str, Any]:
         """Greedy accuracy on the held-out set; "score" is the mean over levels."""
         if progress is not None:
             progress.start(len(self.heldout))
-        result = evaluate(backend, self.cfg.env, self.heldout, self.cfg.eval.max_new_tokens, provenance, store,
+        result = evaluate(model.backend, self.cfg.env, self.heldout, self.cfg.eval.max_new_tokens, provenance, store,
                           progress, max_failures=int(self.cfg.rollout.max_failed_fraction * len(self.heldout)))
         columns = {f"L{k}" if k.isdigit() else k: v for k, v in result["accuracy_by_level"].items()}
         return {**result, "columns": columns, "score": result["accuracy"], "score_name": "held-out accuracy"}
