@@ -28,7 +28,7 @@ def _seat(backend, **sampling):
 
 
 def _solve(messages):
-    problem = messages[1].content.removeprefix("Compute ").split(". End")[0]
+    problem = messages[-1].content.removeprefix("Compute ").split(". End")[0]
     return f"Answer: {eval(problem)}"
 
 

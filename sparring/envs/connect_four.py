@@ -17,8 +17,9 @@ MARKS = "XO"
 
 
 class ConnectFour(Game):
-    vocabulary = frozenset(str(c) for c in range(1, COLUMNS + 1))
-    rules = "You play Connect Four: drop a disc into a column; four of your discs in a line win."
+    vocabulary = {str(c): str(c) for c in range(1, COLUMNS + 1)}
+    rules = "Let's play Connect Four: drop a disc into a column; four of your discs in a line win."
+    ask = "Which column do you drop your disc into? Answer with one number only."
 
     def start(self, rng: random.Random) -> None:
         self.grid: tuple[tuple[str, ...], ...] = tuple(() for _ in range(COLUMNS))  # each column bottom-up

@@ -19,9 +19,12 @@ CARDS = "JQK"
 
 class KuhnPoker(Game):
     reward_range = (-2.0, 2.0)
-    vocabulary = frozenset({"check", "bet", "call", "fold"})
-    rules = ("You play Kuhn poker: a deck of three cards, J < Q < K. Each player antes 1 chip and holds one "
-             "card. Check or bet 1 chip; facing a bet, call or fold. The higher card wins at showdown.")
+    vocabulary = {form: move for move, forms in {"check": "checks checked checking", "bet": "bets betting",
+                                                 "call": "calls called calling", "fold": "folds folded folding"}.items()
+                  for form in (move, *forms.split())}
+    ask = "Which do you choose? Answer with one word."
+    rules = ("Let's play a card game: each player antes 1 chip and gets one card; J < Q < K. You may check or "
+             "bet 1 chip; facing a bet, call or fold. The higher card wins.")
 
     def start(self, rng: random.Random) -> None:
         self.cards = tuple(rng.sample(CARDS, 2))
@@ -38,7 +41,7 @@ class KuhnPoker(Game):
 
     def view(self, seat: int) -> str:
         said = "; ".join(f"player {i % 2 + 1} {move}s" for i, move in enumerate(self.history)) or "nothing yet"
-        return f"You are player {seat + 1}. Your card: {self.cards[seat]}. So far: {said}."
+        return f"You are player {seat + 1} and you hold the {self.cards[seat]}. So far: {said}."
 
     def state(self, seat: int) -> tuple:
         return (self.cards[seat], self.history, seat)

@@ -30,8 +30,10 @@ def render(board: tuple[str, ...]) -> str:
 
 
 class TicTacToe(Game):
-    vocabulary = frozenset(str(i) for i in range(1, 10))
-    rules = "You play tic-tac-toe. Three of your marks in a row, column or diagonal win."
+    vocabulary = {str(i): str(i) for i in range(1, 10)}
+    rules = "Let's play tic-tac-toe."
+    legal_label = "Free cells"
+    ask = "Which cell do you take? Answer with one number only."
 
     def start(self, rng: random.Random) -> None:
         self.board = (" ",) * 9
@@ -47,7 +49,7 @@ class TicTacToe(Game):
         self.board = self.board[:i] + (MARKS[self.to_act()],) + self.board[i + 1:]
 
     def view(self, seat: int) -> str:
-        return f"You are {MARKS[seat]}. The board:\n{render(self.board)}"
+        return f"You are {MARKS[seat]}. The board (free cells are numbered):\n{render(self.board)}"
 
     def state(self, seat: int) -> tuple:
         return (self.board, MARKS[seat])

@@ -4,7 +4,7 @@ from sparring.envs import make_env
 def test_four_in_a_column_wins_and_a_full_column_is_illegal():
     env = make_env("connect-four-v0")
     first = env.reset(0)
-    assert first.legal_actions == tuple("1234567") and "1 2 3 4 5 6 7" in first.messages[1].content
+    assert first.legal_actions == tuple("1234567") and "1 2 3 4 5 6 7" in first.messages[-1].content
     for move in "1212121":
         result = env.step(move)
     assert result.terminated and result.rewards == (1.0, -1.0)

@@ -26,10 +26,11 @@ def test_showdowns_and_folds_pay_in_chips(cards, moves, rewards):
 def test_each_seat_sees_only_its_own_card():
     env = make_env("kuhn-poker-v0")
     first = env.reset(_deal(("K", "J")))
-    assert "Your card: K" in first.messages[1].content and "J" not in first.messages[1].content.split("card:")[1]
+    assert "you hold the K" in first.messages[-1].content and "J" not in first.messages[-1].content.split("hold")[1]
     second = env.step("check").next_request
-    assert second.seat == 1 and "Your card: J" in second.messages[1].content and "K" not in second.messages[1].content
-    assert second.legal_actions == ("check", "bet") and "player 1 checks" in second.messages[1].content
+    seen = second.messages[-1].content.split("you hold")[1]
+    assert second.seat == 1 and seen.startswith(" the J.") and "K" not in seen
+    assert second.legal_actions == ("check", "bet") and "player 1 checks" in second.messages[-1].content
 
 
 def test_a_reply_naming_two_actions_is_illegal():
@@ -38,3 +39,12 @@ def test_a_reply_naming_two_actions_is_illegal():
     retry = env.step("check or bet?")
     assert not retry.legal and "several moves" in retry.reason
     assert env.step("call").rewards == (-2.0, 2.0)  # call is not legal when nobody bet: the seat forfeits 2 chips
+
+
+def test_inflected_actions_name_their_move():
+    env = make_env("kuhn-poker-v0")
+    env.reset(0)
+    assert env.step("Checking.").legal  # player 1 checks
+    result = env.step("I'm betting 1 chip")
+    assert result.legal and result.next_request.legal_actions == ("call", "fold")
+    assert env.step("Folding.").rewards == (-1.0, 1.0)  # player 1 folds

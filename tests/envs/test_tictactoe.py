@@ -26,7 +26,7 @@ def _play(env, *moves):
 def test_three_in_a_row_wins_and_a_full_board_draws():
     env = make_env("tictactoe-v0")
     first = env.reset(0)
-    assert first.seat == 0 and first.legal_actions == tuple("123456789") and "You are X" in first.messages[1].content
+    assert first.seat == 0 and first.legal_actions == tuple("123456789") and "You are X" in first.messages[-1].content
     won = _play(env, "1", "4", "2", "5", "3")
     assert won.terminated and won.rewards == (1.0, -1.0) and won.info["moves"] == list("14253")
     env.reset(0)
@@ -40,7 +40,7 @@ def test_an_illegal_reply_is_told_why_and_retried_once_then_forfeits():
     env.step("5")
     retry = env.step("5")  # taken
     assert not retry.legal and not retry.done and retry.next_request.seat == 1
-    assert "Your last reply was illegal: 5 is not a legal move now" in retry.next_request.messages[1].content
+    assert "Your last reply was illegal: 5 is not a legal move now" in retry.next_request.messages[-1].content
     forfeit = env.step("1 or 2")
     assert forfeit.terminated and not forfeit.legal and forfeit.rewards == (1.0, -1.0)
     assert forfeit.reason.startswith("seat 1 forfeits") and forfeit.info["illegal_by_seat"] == [0, 2]
