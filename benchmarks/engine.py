@@ -9,7 +9,7 @@ Tokens are generated tokens (end-of-sequence and padding excluded). On arithmeti
 episode has two attempts; on a game, the one policy plays both seats, so every call serves the
 pending turns of both seats of every game in flight.
 
-    .venv/bin/python benchmarks/engine.py [--env arithmetic-v0|tictactoe-v0] [--batch 64] [--episodes 128]
+    .venv/bin/python benchmarks/engine.py [--env arithmetic-v0|tictactoe-v1] [--batch 64] [--episodes 128]
 """
 
 from __future__ import annotations

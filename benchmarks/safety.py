@@ -63,12 +63,12 @@ def kill_table(scratch: Path, tiny: str, args, console: Console) -> None:
     for col in ("recipe", "env", "kills", "where they landed", "missed", "victims", "lost", "doubled",
                 "equal to uninterrupted", "minutes"):
         table.add_column(col)
-    for recipe, env in harness_cases():
+    for recipe, env, extra in harness_cases():
         started = time.time()
-        report = kill_and_resume(scratch / f"kill-{recipe}-{env}", tiny_run_settings(tiny, recipe, env),
+        report = kill_and_resume(scratch / f"kill-{recipe}-{env}", tiny_run_settings(tiny, recipe, env, extra=extra),
                                  args.kill_points, seed=args.seed)
         places = Counter(where.split()[-1] for where in report.landed)
-        table.add_row(recipe, env, str(report.kills), ", ".join(f"{k} {v}" for k, v in sorted(places.items())),
+        table.add_row(" ".join((recipe, *extra)), env, str(report.kills), ", ".join(f"{k} {v}" for k, v in sorted(places.items())),
                       str(report.missed), str(report.victims), str(report.episodes_lost),
                       str(report.episodes_doubled), f"{report.equal_runs}/{report.victims}",
                       f"{(time.time() - started) / 60:.1f}")

@@ -79,9 +79,9 @@ class MatchesConfig(Section):
     opponents: list[str] = Field(default_factory=lambda: ["random-legal"], min_length=1,
                                  description="the fixed anchors it meets in the other games, in turn: scripted "
                                              "players, or 'base' for the base model")
-    eval_opponents: list[str] = Field(default_factory=lambda: ["random-legal"], min_length=1,
-                                      description="judged by its results against these scripted players (the "
-                                                  "first gives the score)")
+    eval_opponents: list[str] | None = Field(None, min_length=1, description=(
+        "judged by its results against these scripted players (the first gives the score) [default: "
+        "random-legal and the game's strong player where one is registered]"))
     eval_games: int = Field(200, ge=2, description="evaluation games per opponent, half in each seat")
 
     @model_validator(mode="after")

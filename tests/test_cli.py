@@ -118,3 +118,24 @@ def test_a_run_that_failed_on_a_setting_resumes_once_it_is_fixed(tmp_path, tiny_
     code, out = _invoke("run", "--resume", "--out", "runs/r", "--set", "rest_em.max_length=256")
     assert code == 0, out  # training had not run, so its settings may change; the huge seed is fine
     assert (tmp_path / "runs/r/rounds/1/checkpoint/training.json").exists()
+
+
+def test_league_prints_ratings_and_results_per_opponent(tmp_path, game_episode):
+    from sparring.store import EpisodeStore
+
+    store = EpisodeStore(tmp_path / "episodes.sqlite")
+    store.write([game_episode(f"g{i}", ("round-1", "random-legal"), (1.0, -1.0) if i < 3 else (0.0, 0.0)) for i in range(4)])
+    store.close()
+    code, out = _invoke("league", str(tmp_path))
+    assert code == 0, out
+    assert "4 matches" in out and "round-1" in out and "3/1/0" in out and "0/1/3" in out
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda d: None, "not a run directory"),
+    (lambda d: __import__("sparring.store", fromlist=["x"]).EpisodeStore(d / "episodes.sqlite").close(), "no matches"),
+])
+def test_league_without_matches_says_why(tmp_path, make, message):
+    make(tmp_path)
+    code, out = _invoke("league", str(tmp_path))
+    assert code == 2 and message in out

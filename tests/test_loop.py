@@ -200,7 +200,7 @@ def test_an_env_without_levels_runs(tmp_path, tiny_model, registered):
 @pytest.mark.parametrize("settings,message", [
     (["env=parity-v0", "eval.levels=[1]"], "eval.levels: parity-v0 has no difficulty levels; leave eval.levels out"),
     (["env=two-seats-v0", "curriculum.levels=[1]"], "curriculum.levels: two-seats-v0 has no difficulty levels"),
-    (["env=tictactoe-v0", "matches.opponents=['minimax']"], "unknown policy 'minimax'"),
+    (["env=tictactoe-v1", "matches.opponents=['minimax']"], "unknown policy 'minimax'"),
     (["env=two-seats-v0", "task=solo"], "task 'solo' plays one-seat envs; two-seats-v0 has 2 seats"),
     (["env=parity-v0", "task=games"], "task 'games' plays envs with several seats; parity-v0 has one"),
     (["task=league"], "unknown task 'league'"),
@@ -216,7 +216,7 @@ def test_a_task_that_does_not_fit_the_env_is_refused_before_any_work(tmp_path, t
 
 def test_a_game_runs_self_play_and_opponent_games_and_is_judged_against_fixed_opponents(tmp_path, tiny_model):
     cfg, run_dir = _run(tmp_path, tiny_model, [
-        "rounds=1", "env=tictactoe-v0", "rollout.problems_per_round=8", "rollout.samples_per_problem=1",
+        "rounds=1", "env=tictactoe-v1", "rollout.problems_per_round=8", "rollout.samples_per_problem=1",
         "rest_em.min_reward=-1.0",  # the tiny model forfeits: keep the losing turns too, to exercise training
         "matches.self_play_share=0.5", "matches.opponents=['random-legal', 'tictactoe-minimax']",
         "matches.eval_opponents=['random-legal', 'tictactoe-minimax']", "matches.eval_games=4"], without=["eval.levels"])
@@ -232,3 +232,31 @@ def test_a_game_runs_self_play_and_opponent_games_and_is_judged_against_fixed_op
     assert result["vs"]["tictactoe-minimax"]["win"] == 0  # nobody beats perfect play
     assert result["score"] == vs_random["mean_reward"] and "vs random-legal w/d/l %" in result["columns"]
     assert history[1]["rollout"]["self_play_games"] == 4 and 0 <= history[1]["rollout"]["illegal_rate"] <= 1
+
+
+def test_per_role_selfplay_trains_a_model_per_seat_and_meets_its_past_in_the_league(tmp_path, tiny_model):
+    from sparring.policies.checkpoints import role_dirs
+
+    cfg, run_dir = _run(tmp_path, tiny_model, [
+        "rounds=3", "env=tictactoe-v1", "recipe=selfplay", "selfplay.policies=per-role", "selfplay.batch_size=4",
+        "selfplay.min_advantage=-1e9", "selfplay.legal_only=false",  # the tiny model never plays a legal move
+        "rollout.problems_per_round=8", "rollout.samples_per_problem=1", "matches.self_play_share=0.25",
+        "matches.past_share=0.25", "matches.eval_games=2"], without=["eval.levels"])
+    history = loop.run(cfg, run_dir, Console(quiet=True))
+    run_dir.close()
+    for r in (1, 2, 3):
+        assert set(role_dirs(run_dir.checkpoint_path(r))) == {0, 1}
+    rows = Dataset.from_parquet(str(run_dir.dataset_path(1))).to_list()
+    assert {row["seat"] for row in rows} == {0, 1}  # seat 1 acts after random-legal's first move and {"role", "opponent", "advantage", "episode_id"} <= set(rows[0])
+    # round 3 plays round 2's per-role model, against itself and its past (round 1, base)
+    played = run_dir.store.episodes(3, "train")
+    assert {tuple(e.tags["players"]) for e in played if e.tags["opponent"] == "policy"} == {("round-2", "round-2")}
+    assert {e.tags["opponent"] for e in played} == {"policy", "round-1", "base", "random-legal"}
+    trained = played[0].provenance["policies"]["policy"]
+    assert trained["kind"] == "per-role" and set(trained["seats"]) == {"0", "1"}
+    assert history[3]["rollout"]["past_games"] == 2 and history[1]["rollout"]["self_play_games"] == 4
+    rating = history[3]["eval"]["rating"]
+    # its 4 evaluation games (2 against each default opponent: random-legal, minimax) are its only rated ones
+    assert rating["games"] == 4 and rating["ordinal"] == pytest.approx(rating["mu"] - 3 * rating["sigma"])
+    players = {m.players for m in run_dir.store.matches()}
+    assert ("round-3", "random-legal") in players or ("random-legal", "round-3") in players

@@ -33,3 +33,17 @@ def test_wal_mode_and_reopen(tmp_path):
     assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     store.close()
     assert EpisodeStore(tmp_path / "e.sqlite").episodes(1, "train") == [_episode(1)]
+
+
+def test_the_match_log_is_a_view_of_the_games_that_named_their_players(tmp_path, game_episode):
+    from sparring.league import Match
+
+    store = EpisodeStore(tmp_path / "episodes.sqlite")
+    store.write([game_episode("g1", ("round-2", "random-legal"), (1.0, -1.0)),
+                 game_episode("g2", ("round-2", "random-legal"), ()),  # cut: no outcome, no match
+                 _episode(3)])  # names no players
+    assert store.matches() == [Match("g1", 2, "eval", ("round-2", "random-legal"), (1.0, -1.0), (1, 0), (3, 1))]
+    import sqlite3
+
+    raw = sqlite3.connect(tmp_path / "episodes.sqlite").execute("SELECT id, players, rewards FROM matches").fetchall()
+    assert raw == [("g1", '["round-2","random-legal"]', "[1.0, -1.0]")]

@@ -15,11 +15,11 @@ ENVS.register(
     "sparring.envs.arithmetic:ArithmeticEnv",
     "procedural +, -, * problems at 8 difficulty levels, verified exactly",
 )
-ENVS.register("tictactoe-v0", "sparring.envs.tictactoe:TicTacToe",
+ENVS.register("tictactoe-v1", "sparring.envs.tictactoe:TicTacToe",
               "two seats on a 3x3 board, numbered cells and the legal moves shown each turn")
-ENVS.register("kuhn-poker-v0", "sparring.envs.kuhn_poker:KuhnPoker",
+ENVS.register("kuhn-poker-v1", "sparring.envs.kuhn_poker:KuhnPoker",
               "two-seat poker with a 3-card deck; each seat sees only its own card; rewards in chips")
-ENVS.register("connect-four-v0", "sparring.envs.connect_four:ConnectFour",
+ENVS.register("connect-four-v1", "sparring.envs.connect_four:ConnectFour",
               "two seats drop discs into a 7x6 grid; four in a line wins")
 
 

@@ -1,4 +1,4 @@
-"""connect-four-v0: two seats drop discs into a 7-column, 6-row grid; seat 0 plays X and moves first.
+"""connect-four-v1: two seats drop discs into a 7-column, 6-row grid; seat 0 plays X and moves first.
 
 Each turn shows the grid (top row first, `.` for empty) over the column numbers 1–7 and the list of
 columns that are not full; a seat replies with one column number (read strictly, see

@@ -1,4 +1,4 @@
-"""kuhn-poker-v0: the smallest poker, two seats, imperfect information (each seat sees only its card).
+"""kuhn-poker-v1: the smallest poker, two seats, imperfect information (each seat sees only its card).
 
 A deck of J < Q < K; each seat antes 1 chip and gets one card. Seat 0 acts first: check or bet 1.
 After a check, seat 1 checks (showdown) or bets; facing a bet, a seat calls (showdown) or folds.

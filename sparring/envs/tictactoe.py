@@ -1,4 +1,4 @@
-"""tictactoe-v0: two seats on a 3×3 board; seat 0 plays X and moves first.
+"""tictactoe-v1: two seats on a 3×3 board; seat 0 plays X and moves first.
 
 Each turn the seat to act sees the board with the free cells numbered 1–9 and the list of legal
 moves, and replies with one cell number (read strictly, see sparring/envs/games.py, which also

@@ -29,9 +29,10 @@ STAGES_PER_ROUND = ("rollout", "build", "train", "eval")
 TIMING_KEYS = {"seconds", "tokens_per_s"}
 
 
-def tiny_run_settings(tiny_model: str, recipe: str = "rest-em", env: str = "arithmetic-v0", rounds: int = 2) -> list[str]:
+def tiny_run_settings(tiny_model: str, recipe: str = "rest-em", env: str = "arithmetic-v0", rounds: int = 2,
+                      extra: tuple[str, ...] = ()) -> list[str]:
     """A whole run on the tiny model in seconds: few problems or games, short outputs, the recipe's
-    tiny settings."""
+    tiny settings; a game meets its past checkpoints in half its games."""
     from sparring.envs import ENVS
     from sparring.recipes import RECIPES
 
@@ -41,16 +42,20 @@ def tiny_run_settings(tiny_model: str, recipe: str = "rest-em", env: str = "arit
                 "backend.dtype='float32'", *RECIPES.load(recipe).tiny_settings]
     if getattr(ENVS.load(env), "levels", None):
         settings.append("eval.levels=[1, 2]")
-    return settings
+    if ENVS.load(env).num_seats > 1:
+        settings += ["matches.self_play_share=0.5", "matches.past_share=0.5"]
+    return settings + list(extra)
 
 
-def harness_cases() -> list[tuple[str, str]]:
-    """(recipe, env) pairs the harness runs: every recipe on arithmetic-v0, every other env with rest-em."""
+def harness_cases() -> list[tuple[str, str, tuple[str, ...]]]:
+    """(recipe, env, extra settings) the harness runs: every recipe on arithmetic-v0, every game with
+    selfplay (per-role on tic-tac-toe: a checkpoint per seat)."""
     from sparring.envs import ENVS
     from sparring.recipes import RECIPES
 
-    return [(recipe, "arithmetic-v0") for recipe in RECIPES.ids()] + [
-        ("rest-em", env) for env in ENVS.ids() if env != "arithmetic-v0"]
+    games = [env for env in ENVS.ids() if ENVS.load(env).num_seats > 1]
+    return [(recipe, "arithmetic-v0", ()) for recipe in RECIPES.ids()] + [
+        ("selfplay", env, ("selfplay.policies='per-role'",) if env == "tictactoe-v1" else ()) for env in games]
 
 
 @dataclass
@@ -188,6 +193,7 @@ def _compare(victim: Path, reference: Path, report: KillReport) -> None:
     from transformers import AutoModelForCausalLM
 
     from sparring.models.transformers_backend import checkpoint_hash
+    from sparring.policies.checkpoints import model_dirs
 
     mine, theirs = _episodes(victim), _episodes(reference)
     report.episodes_lost += len(set(theirs["played"]) - set(mine["played"]))
@@ -202,15 +208,16 @@ def _compare(victim: Path, reference: Path, report: KillReport) -> None:
         if ours != ref:
             differences.append(f"{victim.name}: round {r} metrics differ: {ours} vs {ref}")
         if (round_dir / "dataset.parquet").exists():
-            rows = _rows(mine_dir / "dataset.parquet")
-            ids = [row["episode_id"] for row in rows]
-            report.episodes_doubled += len(ids) - len(set(ids))
-            if rows != _rows(round_dir / "dataset.parquet"):
+            # a recipe may make several rows of one episode (a turn each), so rows doubled by a resume
+            # show as rows that differ from the uninterrupted run's
+            if _rows(mine_dir / "dataset.parquet") != _rows(round_dir / "dataset.parquet"):
                 differences.append(f"{victim.name}: round {r} training rows differ")
         if (round_dir / "checkpoint").exists():
-            AutoModelForCausalLM.from_pretrained(mine_dir / "checkpoint")  # raises when it does not load
-            if checkpoint_hash(str(mine_dir / "checkpoint")) != checkpoint_hash(str(round_dir / "checkpoint")):
-                differences.append(f"{victim.name}: round {r} checkpoint weights differ")
+            for theirs_dir in model_dirs(round_dir / "checkpoint"):  # one, or one per role
+                mine_model = mine_dir / theirs_dir.relative_to(round_dir)
+                AutoModelForCausalLM.from_pretrained(mine_model)  # raises when it does not load
+                if checkpoint_hash(str(mine_model)) != checkpoint_hash(str(theirs_dir)):
+                    differences.append(f"{victim.name}: round {r} {mine_model.name} weights differ")
     report.differences += differences
     report.equal_runs += not differences
 

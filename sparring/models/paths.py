@@ -80,7 +80,11 @@ def check_model(name: str) -> None:
     if name == DEFAULT_MODEL:
         return
     path = Path(name).expanduser()
-    if path.exists():
+    try:
+        exists = path.exists()
+    except OSError as e:  # a name too long to be a path, ...
+        raise SparringError(f"model {name[:80]!r} is neither a usable path nor a hub id: {e.strerror}") from None
+    if exists:
         if not (path / "config.json").exists():
             raise SparringError(f"model directory {name!r} has no config.json: not a Hugging Face checkpoint")
         return

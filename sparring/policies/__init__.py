@@ -13,4 +13,12 @@ POLICIES.register("tictactoe-minimax", "sparring.policies.scripted:TicTacToeMini
 POLICIES.register("kuhn-equilibrium", "sparring.policies.scripted:KuhnEquilibrium",
                   "a Nash equilibrium of Kuhn poker (the first seat's value against it: -1/18 chip a hand)")
 
-__all__ = ["POLICIES", "TRAINED", "LLMPolicy", "Policy"]
+
+
+def strong_players(env_id: str) -> list[str]:
+    """The registered scripted players that play `env_id`'s game well (minimax, an equilibrium)."""
+    game = env_id.rsplit("-v", 1)[0]
+    return [p for p in POLICIES.ids() if getattr(POLICIES.load(p), "game", None) == game]
+
+
+__all__ = ["POLICIES", "TRAINED", "LLMPolicy", "Policy", "strong_players"]

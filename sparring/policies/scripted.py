@@ -32,6 +32,8 @@ class RandomLegal:
 class TicTacToeMinimax:
     """Perfect tic-tac-toe: among the moves with the best game-theoretic value, a seeded random one."""
 
+    game = "tictactoe"  # the strong player of this game: a games run is judged against it by default
+
     def act(self, requests: Sequence[TurnRequest], seeds: Sequence[int] | None) -> list[Completion]:
         answers = []
         for i, request in enumerate(requests):
@@ -77,6 +79,8 @@ class KuhnEquilibrium:
     Second: facing a bet, K calls, Q calls with probability 1/3, J folds; facing a check, K bets,
     Q checks, J bets with probability 1/3. Against it the first seat's value is -1/18 chip a hand.
     """
+
+    game = "kuhn-poker"
 
     alpha = 1 / 6
 

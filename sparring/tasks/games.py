@@ -5,7 +5,8 @@ matchmaking): a `matches.self_play_share` of them with the trained policy in eve
 `matches.past_share` against its last `matches.past_k` checkpoints in turn (self-play while it has
 none), the rest against the fixed anchors `matches.opponents` in turn (scripted players, or the base
 model); the trained policy's seat alternates. A checkpoint is judged greedily by `matches.eval_games`
-games against each of `matches.eval_opponents`, half in each seat: win, draw and loss rates, mean
+games against each of `matches.eval_opponents` (by default random-legal and the game's strong scripted
+player), half in each seat: win, draw and loss rates, mean
 reward and the rate of illegal moves of the trained policy's turns, and its league rating over every
 match so far (sparring/league.py). The score is the mean reward against the first eval opponent.
 """
@@ -22,7 +23,7 @@ from sparring.envs import ENVS
 from sparring.errors import SparringError, UnknownIdError
 from sparring.evaluate import HELDOUT_SEED_BASE
 from sparring.league import BASE, past_players, player_name, rate
-from sparring.policies import POLICIES, TRAINED
+from sparring.policies import POLICIES, TRAINED, strong_players
 from sparring.policies.checkpoints import Model
 from sparring.seeds import derive_seed
 from sparring.store import EpisodeStore
@@ -33,6 +34,7 @@ class GameTask:
     def __init__(self, cfg: RunConfig):
         self.cfg = cfg
         self.seats = ENVS.load(cfg.env).num_seats
+        self.eval_opponents = cfg.matches.eval_opponents or ["random-legal", *strong_players(cfg.env)]
 
     def check(self) -> None:
         if self.seats < 2:
@@ -40,8 +42,9 @@ class GameTask:
         for name in ("curriculum", "eval"):
             if getattr(self.cfg, name).levels is not None:
                 raise SparringError(f"{name}.levels: {self.cfg.env} has no difficulty levels; leave {name}.levels out")
-        for name, anchors in (("opponents", (BASE,)), ("eval_opponents", ())):
-            for policy in getattr(self.cfg.matches, name):
+        for name, anchors, players in (("opponents", (BASE,), self.cfg.matches.opponents),
+                                       ("eval_opponents", (), self.eval_opponents)):
+            for policy in players:
                 if policy not in anchors:
                     try:
                         POLICIES.entry(policy)  # an unknown player fails with the closest names
@@ -90,7 +93,7 @@ class GameTask:
                  progress=None) -> dict[str, Any]:
         r, matches = provenance["round"], self.cfg.matches
         specs = []
-        for opponent in matches.eval_opponents:
+        for opponent in self.eval_opponents:
             for g in range(matches.eval_games):
                 policies, players = self._seating(g, opponent, player_name(r))
                 specs.append(EpisodeSpec(id=f"r{r}/eval/{opponent}/{g}", env_id=self.cfg.env,
@@ -99,19 +102,19 @@ class GameTask:
         if progress is not None:
             progress.start(len(specs))
         greedy = model.policy(SamplingParams(temperature=0.0, max_new_tokens=self.cfg.eval.max_new_tokens))
-        policies = {TRAINED: greedy, **{name: POLICIES.make(name) for name in matches.eval_opponents}}
+        policies = {TRAINED: greedy, **{name: POLICIES.make(name) for name in self.eval_opponents}}
         episodes = run_missing(specs, policies, provenance, store, "eval", progress,
                                seed=derive_seed(self.cfg.seed, "eval", r),
                                max_failures=int(self.cfg.rollout.max_failed_fraction * len(specs)))
         by_opponent = results_by_opponent(episodes)
-        first = by_opponent.get(matches.eval_opponents[0], {})
+        first = by_opponent.get(self.eval_opponents[0], {})
         columns: dict[str, Any] = {f"vs {name} w/d/l %": "/".join(f"{100 * v[k]:.0f}" for k in ("win", "draw", "loss"))
                                    for name, v in by_opponent.items()}
         columns["illegal %"] = illegal_rate(episodes)
         rating = rate(store.matches()).get(player_name(r))
         return {"vs": by_opponent, "columns": columns, "failed": sum(bool(e.error) for e in episodes),
                 "rating": rating,
-                "score": first.get("mean_reward", 0.0), "score_name": f"mean reward vs {matches.eval_opponents[0]}"}
+                "score": first.get("mean_reward", 0.0), "score_name": f"mean reward vs {self.eval_opponents[0]}"}
 
 
 def illegal_rate(episodes: Sequence[Episode]) -> float:
@@ -129,8 +132,12 @@ def results_by_opponent(episodes: Sequence[Episode]) -> dict[str, dict[str, floa
     results = {}
     for opponent, games in sorted(groups.items()):
         rewards = [e.rewards[e.seats_of(TRAINED)[0]] for e in games]
+        by_seat = defaultdict(list)
+        for e, reward in zip(games, rewards):
+            by_seat[e.seats_of(TRAINED)[0]].append(reward)
         results[opponent] = {"games": len(games), "win": sum(x > 0 for x in rewards) / len(games),
                              "draw": sum(x == 0 for x in rewards) / len(games),
                              "loss": sum(x < 0 for x in rewards) / len(games),
-                             "mean_reward": sum(rewards) / len(games), "illegal_rate": illegal_rate(games)}
+                             "mean_reward": sum(rewards) / len(games), "illegal_rate": illegal_rate(games),
+                             "mean_reward_by_seat": {seat: sum(x) / len(x) for seat, x in sorted(by_seat.items())}}
     return results

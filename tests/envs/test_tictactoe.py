@@ -24,7 +24,7 @@ def _play(env, *moves):
 
 
 def test_three_in_a_row_wins_and_a_full_board_draws():
-    env = make_env("tictactoe-v0")
+    env = make_env("tictactoe-v1")
     first = env.reset(0)
     assert first.seat == 0 and first.legal_actions == tuple("123456789") and "You are X" in first.messages[-1].content
     won = _play(env, "1", "4", "2", "5", "3")
@@ -35,7 +35,7 @@ def test_three_in_a_row_wins_and_a_full_board_draws():
 
 
 def test_an_illegal_reply_is_told_why_and_retried_once_then_forfeits():
-    env = make_env("tictactoe-v0")
+    env = make_env("tictactoe-v1")
     env.reset(0)
     env.step("5")
     retry = env.step("5")  # taken
@@ -47,10 +47,10 @@ def test_an_illegal_reply_is_told_why_and_retried_once_then_forfeits():
 
 
 def test_retries_are_per_turn_and_configurable():
-    env = make_env("tictactoe-v0", illegal_retries=0)
+    env = make_env("tictactoe-v1", illegal_retries=0)
     env.reset(0)
     assert env.step("nothing").rewards == (-1.0, 1.0)
-    env = make_env("tictactoe-v0", illegal_retries=1)
+    env = make_env("tictactoe-v1", illegal_retries=1)
     env.reset(0)
     assert not env.step("x").legal and env.step("1").legal  # seat 0 used its retry
     assert not env.step("x").done  # seat 1 has its own retry for its turn

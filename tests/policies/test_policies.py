@@ -37,7 +37,7 @@ def test_unknown_policy_suggests_known_ones():
 
 
 def _results(me, opponent, games=100):
-    specs = [EpisodeSpec(id=f"g{i}", env_id="tictactoe-v0", seed=i, policies=(me, opponent) if i % 2 else (opponent, me),
+    specs = [EpisodeSpec(id=f"g{i}", env_id="tictactoe-v1", seed=i, policies=(me, opponent) if i % 2 else (opponent, me),
                          tags={"stage": "eval"}) for i in range(games)]
     episodes = run_episodes(specs, {p: POLICIES.make(p) for p in {me, opponent}}, {"round": 0}, seed=0)
     return [e.rewards[e.seats_of(me)[0]] for e in episodes]
@@ -51,7 +51,7 @@ def test_minimax_never_loses_and_beats_random_play():
 
 def test_kuhn_equilibrium_holds_the_first_seat_to_minus_one_eighteenth():
     hands = 6000
-    specs = [EpisodeSpec(id=f"h{i}", env_id="kuhn-poker-v0", seed=i, policies=("eq", "eq"), tags={"stage": "eval"})
+    specs = [EpisodeSpec(id=f"h{i}", env_id="kuhn-poker-v1", seed=i, policies=("eq", "eq"), tags={"stage": "eval"})
              for i in range(hands)]
     episodes = run_episodes(specs, {"eq": POLICIES.make("kuhn-equilibrium")}, {"round": 0}, seed=0, max_in_flight=1024)
     assert sum(e.rewards[0] for e in episodes) / hands == pytest.approx(-1 / 18, abs=0.04)

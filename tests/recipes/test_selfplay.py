@@ -10,7 +10,7 @@ from sparring.recipes.selfplay import RECIPE, SelfPlayConfig, advantages, balanc
 from sparring.types import Completion, Episode, Message, Turn
 
 
-def _game(id, policies, rewards, seats=(0, 1, 0, 1), legal=None, opponent=None, env="tictactoe-v0"):
+def _game(id, policies, rewards, seats=(0, 1, 0, 1), legal=None, opponent=None, env="tictactoe-v1"):
     legal = legal or [True] * len(seats)
     turns = [Turn(seat, (Message("user", f"{id} turn {i} seat {seat}"),), Completion(f" {i + 1} ", (1,), "stop"), ok)
              for i, (seat, ok) in enumerate(zip(seats, legal))]
@@ -43,7 +43,7 @@ def test_build_keeps_the_legal_turns_of_seats_with_a_positive_advantage():
     row = rows[0]
     assert row["completion"] == [{"role": "assistant", "content": "1"}] and row["prompt"][0]["content"] == "g1 turn 0 seat 0"
     assert (row["role"], row["opponent"], row["advantage"], row["reward"]) == ("seat 0", "self", 1.0, 1.0)
-    assert row["run_id"] == "r" and row["round"] == 1 and row["env_id"] == "tictactoe-v0"
+    assert row["run_id"] == "r" and row["round"] == 1 and row["env_id"] == "tictactoe-v1"
 
 
 def test_build_never_trains_on_the_turns_of_scripted_or_past_players():
@@ -77,7 +77,7 @@ def test_build_balances_roles_by_default():
 
 def _rows(seat, n=4):
     return [{"prompt": [{"role": "user", "content": f"board {i}, you are seat {seat}"}],
-             "completion": [{"role": "assistant", "content": str(i + 1)}], "seat": seat, "env_id": "tictactoe-v0"}
+             "completion": [{"role": "assistant", "content": str(i + 1)}], "seat": seat, "env_id": "tictactoe-v1"}
             for i in range(n)]
 
 
@@ -111,7 +111,7 @@ def test_per_role_needs_a_game_with_several_seats():
     cfg = load_config(None, ["recipe=selfplay", "selfplay.policies=per-role"])
     with pytest.raises(SparringError, match="per-role.*arithmetic-v0 has one seat"):
         RECIPE.check(cfg)
-    RECIPE.check(load_config(None, ["recipe=selfplay", "env=tictactoe-v0", "selfplay.policies=per-role"]))
+    RECIPE.check(load_config(None, ["recipe=selfplay", "env=tictactoe-v1", "selfplay.policies=per-role"]))
 
 
 def test_no_rows_is_a_clear_error(tmp_path, tiny_model):

@@ -1,0 +1,70 @@
+"""Self-play on a game with the embedded model: the per-round results a run reaches, and its cost.
+
+Runs `sparring run CONFIG` (a fresh run directory), then prints one row per round from its metrics:
+per evaluation opponent the win/draw/loss rates, the mean reward (chips a hand, for poker) overall
+and per seat, the trained policy's illegal-move rate, its league rating, and the minutes each round
+took (wall clock on this machine: on the 2-core CPU that is the CPU time of the run).
+
+    .venv/bin/python benchmarks/selfplay.py examples/tictactoe.toml
+    .venv/bin/python benchmarks/selfplay.py examples/kuhn-poker.toml
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+# What a perfect player earns against the scripted equilibrium of Kuhn poker, per seat: the game's value.
+REFERENCE = {"kuhn-equilibrium": "equilibrium value: -1/18 = -0.056 as first seat, +1/18 as second, 0 averaged"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("config", type=Path)
+    parser.add_argument("--out", type=Path, help="run directory [default: a temporary one]")
+    parser.add_argument("--set", action="append", default=[], help="config overrides, as for sparring run")
+    args = parser.parse_args()
+    out = args.out or Path(tempfile.mkdtemp(prefix="selfplay-")) / "run"
+    started = time.time()
+    command = [str(Path(sys.executable).parent / "sparring"), "run", str(args.config), "--out", str(out)]
+    for item in args.set:
+        command += ["--set", item]
+    subprocess.run(command, check=True)
+    minutes = (time.time() - started) / 60
+    rounds = sorted((json.loads(p.read_text()) for p in out.glob("rounds/*/metrics.json")), key=lambda m: m["round"])
+    opponents = list(rounds[0]["eval"]["vs"])
+    table = Table(title=f"{args.config.name}: {len(rounds) - 1} rounds in {minutes:.1f} min (wall, whole run)")
+    table.add_column("round", justify="right")
+    for o in opponents:
+        table.add_column(f"vs {o}\nwin/draw/loss", justify="right")
+        table.add_column(f"vs {o}\nmean reward (seat 0 / 1)", justify="right")
+    for name in ("illegal %", "rating", "min"):
+        table.add_column(name, justify="right")
+    for m in rounds:
+        cells = []
+        for o in opponents:
+            v = m["eval"]["vs"].get(o, {})
+            seats = v.get("mean_reward_by_seat", {})
+            cells += [f"{v.get('win', 0):.2f}/{v.get('draw', 0):.2f}/{v.get('loss', 0):.2f}",
+                      f"{v.get('mean_reward', 0):+.3f} ({' / '.join(f'{seats[s]:+.2f}' for s in sorted(seats))})"]
+        rating = m["eval"].get("rating")
+        table.add_row(str(m["round"]), *cells, f"{100 * m['eval']['columns'].get('illegal %', 0):.1f}",
+                      f"{rating['ordinal']:.1f}" if rating else "-", f"{sum(m['seconds'].values()) / 60:.1f}")
+    console = Console(width=160)
+    console.print(table)
+    for o in opponents:
+        if o in REFERENCE:
+            console.print(f"{o}: {REFERENCE[o]}")
+    console.print(f"run directory: {out}  (sparring league {out})")
+
+
+if __name__ == "__main__":
+    main()

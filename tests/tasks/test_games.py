@@ -1,0 +1,51 @@
+"""League matchmaking of the games task: shares of self-play, past checkpoints and anchors."""
+
+from collections import Counter
+
+import pytest
+
+from sparring.config import load_config
+from sparring.errors import ConfigError, SparringError
+from sparring.tasks import make_task
+
+LEAGUE = ["env=tictactoe-v1", "rollout.problems_per_round=20", "rollout.samples_per_problem=1",
+          "matches.self_play_share=0.25", "matches.past_share=0.5", "matches.past_k=2",
+          "matches.opponents=['random-legal', 'base']"]
+
+
+def _plan(r, extra=()):
+    return make_task(load_config(None, [*LEAGUE, *extra])).plan(r, [])
+
+
+def test_shares_of_self_play_past_checkpoints_and_anchors():
+    specs, chosen = _plan(4)
+    assert chosen == {"self_play_games": 5, "past_games": 10, "anchor_games": 5}
+    opponents = Counter(s.tags["opponent"] for s in specs)
+    assert opponents == {"policy": 5, "round-2": 5, "round-1": 5, "random-legal": 2, "base": 3}
+    for spec in specs:
+        trained = [seat for seat, p in enumerate(spec.policies) if p == "policy"]
+        assert all(spec.tags["players"][seat] == "round-3" for seat in trained)  # round 4 plays round 3's model
+        if spec.tags["opponent"] != "policy":
+            assert trained == [spec.tags["game"] % 2]  # the trained seat alternates
+            assert spec.tags["players"][1 - trained[0]] == spec.tags["opponent"] == spec.policies[1 - trained[0]]
+
+
+def test_without_a_past_its_games_are_self_play():
+    _, chosen = _plan(1)
+    assert chosen == {"self_play_games": 15, "past_games": 0, "anchor_games": 5}
+    specs, chosen = _plan(2)
+    assert chosen["past_games"] == 10 and {s.tags["opponent"] for s in specs} >= {"base"}
+
+
+def test_the_plan_is_the_same_every_time():
+    assert _plan(3) == _plan(3)
+
+
+@pytest.mark.parametrize("settings,error,message", [
+    (["matches.opponents=['round-2']"], SparringError, "matches.opponents: unknown policy 'round-2'.*or 'base'"),
+    (["matches.eval_opponents=['base']"], SparringError, "matches.eval_opponents: unknown policy 'base'"),
+    (["matches.past_share=0.8"], ConfigError, "self_play_share \\+ past_share must be at most 1"),
+])
+def test_bad_matchmaking_is_refused(settings, error, message):
+    with pytest.raises(error, match=message):
+        make_task(load_config(None, [*LEAGUE, *settings])).check()
