@@ -203,7 +203,8 @@ def league(run_dir: Path = typer.Argument(..., help="a run directory (runs/<name
                           f"{row['mu']:.1f}±{row['sigma']:.1f}" if rated else "-", str(row["games"]),
                           "-" if row["illegal_rate"] is None else f"{100 * row['illegal_rate']:.1f}",
                           *("/".join(map(str, row["vs"][o])) if o in row["vs"] else "" for o in opponents))
-        console.print(table)
+        # a log or a pipe gets the table at full width, never with its results cut
+        (console if console.is_terminal else Console(width=max(120, 60 + 14 * len(opponents)))).print(table)
 
 
 if __name__ == "__main__":

@@ -60,8 +60,8 @@ def run(cfg: RunConfig, run_dir: RunDir, console: Console) -> list[dict[str, Any
             loaded = loaded or _load(cfg, model_of_round(cfg, run_dir, r - 1), dtype)
             specs, chosen = task.plan(r, history)
             with run_dir.stage(r, "rollout", seconds):
-                episodes = rollout(cfg, r, specs, loaded, store, provenance, console,
-                                   lambda model: _load(cfg, model, dtype), run_dir)
+                episodes = rollout(cfg, r, specs, loaded, store, provenance, console, lambda player: _load(
+                    cfg, model_of_round(cfg, run_dir, checkpoint_round(player)), dtype))
             metrics["rollout"] = {**chosen, "planned": len(specs), **task.rollout_metrics(episodes),
                                   **rollout_metrics(episodes, store.failures(r, "train"), seconds["rollout"])}
 
@@ -115,7 +115,9 @@ def _load(cfg: RunConfig, model: str, dtype: str) -> Model:
 
 
 def rollout(cfg: RunConfig, r: int, specs: list[EpisodeSpec], model: Model, store: EpisodeStore, provenance, console,
-            load: Callable[[str], Model], run_dir: RunDir) -> list[Episode]:
+            load_player: Callable[[str], Model]) -> list[Episode]:
+    """Play the round's missing episodes: `model` in the trained seats, past checkpoints of the league
+    (`load_player(name)`) and scripted players in the others; every episode of the round, stored."""
     played = store.episodes(r, "train")
     done = {e.id for e in played}
     todo = [s for s in specs if s.id not in done]
@@ -124,8 +126,7 @@ def rollout(cfg: RunConfig, r: int, specs: list[EpisodeSpec], model: Model, stor
     spent = sum(len(t.completion.token_ids) for e in played for t in e.turns)
     with progress_bar(console, "rollout", len(specs)) as bar:
         bar.advance(len(specs) - len(todo))
-        players = seat_policies(todo, model.policy(sampling), lambda name: load(model_of_round(
-            cfg, run_dir, checkpoint_round(name))).policy(sampling))
+        players = seat_policies(todo, model.policy(sampling), lambda name: load_player(name).policy(sampling))
         run_episodes(todo, players, provenance, seed=derive_seed(cfg.seed, "rollout", r),
                      store=store, max_in_flight=rc.max_in_flight,
                      max_turns=rc.max_turns,
