@@ -21,8 +21,9 @@ def role_dirs(model: str | Path) -> dict[int, Path]:
     path = Path(model)
     if not path.is_dir() or (path / "config.json").exists():
         return {}
-    return {int(d.name.removeprefix("seat")): d for d in sorted(path.glob("seat*"))
-            if d.name.removeprefix("seat").isdigit() and (d / "config.json").exists()}
+    roles = {int(d.name.removeprefix("seat")): d for d in path.glob("seat*")
+             if d.name.removeprefix("seat").isdigit() and (d / "config.json").exists()}
+    return dict(sorted(roles.items()))  # by seat number: seat10 after seat2
 
 
 def model_dirs(model: str | Path) -> list[Path]:

@@ -131,10 +131,11 @@ def results_by_opponent(episodes: Sequence[Episode]) -> dict[str, dict[str, floa
             groups[e.tags["opponent"]].append(e)
     results = {}
     for opponent, games in sorted(groups.items()):
-        rewards = [e.rewards[e.seats_of(TRAINED)[0]] for e in games]
-        by_seat = defaultdict(list)
-        for e, reward in zip(games, rewards):
-            by_seat[e.seats_of(TRAINED)[0]].append(reward)
+        by_seat, rewards = defaultdict(list), []
+        for e in games:
+            seat = e.seats_of(TRAINED)[0]
+            by_seat[seat].append(e.rewards[seat])
+            rewards.append(e.rewards[seat])
         results[opponent] = {"games": len(games), "win": sum(x > 0 for x in rewards) / len(games),
                              "draw": sum(x == 0 for x in rewards) / len(games),
                              "loss": sum(x < 0 for x in rewards) / len(games),

@@ -52,3 +52,12 @@ def test_a_per_role_checkpoint_loads_one_backend_per_seat(tmp_path, tiny_model):
     assert isinstance(policy, SeatRouted) and len(policy.act([_request(0, "a"), _request(1, "b")], [1, 2])) == 2
     single = load_model("transformers", tiny_model, dtype="float32")
     assert set(single.backends) == {None} and single.backend.model_id == tiny_model
+
+
+def test_role_dirs_are_ordered_by_seat_number_and_skip_what_is_not_a_seat(tmp_path):
+    for name in ("seat10", "seat2", "seat0", "seatx", "notes"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text("{}")
+    (tmp_path / "seat3").mkdir()  # no weights: not a role
+    assert list(role_dirs(tmp_path)) == [0, 2, 10]
+    assert model_dirs(tmp_path) == [tmp_path / "seat0", tmp_path / "seat2", tmp_path / "seat10"]
