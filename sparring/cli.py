@@ -73,33 +73,13 @@ def run(
     resume: bool = typer.Option(False, "--resume", help="continue a run (--out, else the latest) from its first incomplete stage"),
 ) -> None:
     """Run self-play rounds: rollout, build, train, evaluate, report."""
-    from sparring.config import apply_overrides, build_config, load_config
-    from sparring.models.precision import resolve_dtype
-    from sparring.rundir import RunDir, latest_run
+    from sparring.loop import start_run
 
     root, run_dir = out, None
     try:
         with _user_errors(resume_hint=out):
-            if resume:
-                if config is not None:
-                    raise SparringError("--resume continues with the run's saved config; drop the CONFIG argument")
-                root = out or latest_run()
-                run_dir = RunDir.open(root)
-                saved = run_dir.config()
-                cfg = build_config(apply_overrides(saved.model_dump(mode="json", exclude_none=True), overrides))
-                cfg.backend.dtype, dtype_reason = resolve_dtype(cfg.backend.dtype)
-                run_dir.check_resume_changes(saved, cfg)
-                if cfg != saved:
-                    run_dir.save_config(cfg, (f"changed on resume: {' '.join(overrides)}",))
-            else:
-                cfg = load_config(config, overrides)
-                from sparring.loop import check_run_config
-
-                check_run_config(cfg)
-                asked = cfg.backend.dtype
-                cfg.backend.dtype, dtype_reason = resolve_dtype(asked)
-                run_dir = RunDir.create(out, cfg, (f"backend.dtype: {asked} -> {cfg.backend.dtype} ({dtype_reason})",))
-                root = run_dir.root
+            cfg, run_dir, dtype_reason = start_run(config, out, overrides, resume)
+            root = run_dir.root
         with _user_errors(resume_hint=root):
             _quiet_libraries()
             from sparring import loop
@@ -113,6 +93,37 @@ def run(
     console.print(f"{last['score_name']}: round 0 {100 * first['score']:.1f}% -> round {history[-1]['round']} "
                   f"{100 * last['score']:.1f}% ({100 * (last['score'] - first['score']):+.1f} points). "
                   f"Results in {root}/")
+
+
+@app.command()
+def compare(
+    config: Optional[Path] = typer.Argument(None, help="TOML config every recipe starts from"),
+    recipes: str = typer.Option(..., "--recipes", help="comma-separated recipe ids, e.g. rest-em,dpo,spin"),
+    budget_tokens: Optional[int] = typer.Option(None, "--budget-tokens", min=1,
+                                                help="tokens each round may generate, the same for every recipe"),
+    out: Optional[Path] = typer.Option(None, "--out", help="directory of the runs [default: runs/compare-<name>-<time>]"),
+    overrides: List[str] = typer.Option([], "--set", help="override a config key for every recipe"),
+    resume: bool = typer.Option(False, "--resume", help="finish the unfinished runs under --out"),
+) -> None:
+    """Run several recipes from the same base model and budget; one table of results and costs."""
+    from datetime import datetime
+
+    from sparring import compare as comparing
+    from sparring.config import load_config
+
+    with _user_errors():
+        if resume and out is None:
+            raise SparringError("--resume needs --out: the directory of the comparison to finish")
+        names = [r.strip() for r in recipes.split(",") if r.strip()]
+        if not names:
+            raise SparringError("--recipes names no recipe")
+        if out is None:
+            out = Path("runs") / f"compare-{load_config(config, list(overrides)).name}-{datetime.now():%Y%m%d-%H%M%S}"
+        _quiet_libraries()
+        summaries = comparing.compare(config, names, out, overrides, budget_tokens, resume, console)
+    unit = comparing.device_unit()
+    console.print(comparing.table(summaries, unit))
+    console.print(f"written: {out / 'compare.json'}, {out / 'compare.md'}")
 
 
 @app.command()

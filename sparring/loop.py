@@ -8,6 +8,7 @@ loses a stored episode.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable
 
 from datasets import Dataset
@@ -25,6 +26,8 @@ from sparring.league import checkpoint_round
 from sparring.policies import POLICIES, TRAINED, Policy
 from sparring.policies.checkpoints import Model, load_model
 from sparring.recipes import RECIPES, TrainResult
+from sparring.recipes.base import BuildContext
+from sparring.recipes.training import keep_weights
 from sparring.report import progress_bar, rounds_table
 from sparring.rundir import RunDir, code_version
 from sparring.seeds import derive_seed
@@ -66,23 +69,28 @@ def run(cfg: RunConfig, run_dir: RunDir, console: Console) -> list[dict[str, Any
                                   **rollout_metrics(episodes, store.failures(r, "train"), seconds["rollout"])}
 
             with run_dir.stage(r, "build", seconds):
-                rows = build_dataset(recipe, recipe_cfg, episodes, run_dir.dataset_path(r))
+                rows = build_dataset(recipe, recipe_cfg, episodes, run_dir.dataset_path(r), BuildContext(
+                    r, loaded, previous_rows(run_dir, r)))
+            metrics["dataset"] = {"rows": len(rows), "problems": len({(x["env_id"], x["seed"]) for x in rows}),
+                                  **(recipe.counts(episodes, recipe_cfg) if recipe.counts else {})}
             if not rows:
-                raise SparringError(f"round {r}: {recipe.name} kept no training row from {len(episodes)} episodes "
-                                    "(no verified sample, or no turn with a positive advantage); raise "
-                                    "rollout.samples_per_problem or rollout.problems_per_round, or start the "
-                                    "curriculum at easier levels")
-            metrics["dataset"] = {"rows": len(rows), "problems": len({(x["env_id"], x["seed"]) for x in rows})}
+                console.print(f"[yellow]warning:[/] round {r}: {recipe.name} kept no training row from "
+                              f"{len(episodes)} episodes (no verified sample, no pair, or no turn with a positive "
+                              "advantage), so the round trains on nothing and the next starts from the same model. "
+                              "More samples per problem, more problems, or easier levels give it something to learn.")
 
             loaded = None  # the rollout model is done: free it before training loads its own copy
-            checkpoint = run_dir.checkpoint_path(r)
+            checkpoint, start = run_dir.checkpoint_path(r), model_of_round(cfg, run_dir, r - 1)
             if not checkpoint.exists():
                 with run_dir.stage(r, "train", {}), progress_bar(console, "train") as bar:
-                    recipe.train(model_of_round(cfg, run_dir, r - 1), rows, recipe_cfg, checkpoint,
-                                 seed=derive_seed(cfg.seed, "train", r, bits=32), progress=bar, dtype=dtype)
+                    if rows:
+                        recipe.train(start, rows, recipe_cfg, checkpoint,
+                                     seed=derive_seed(cfg.seed, "train", r, bits=32), progress=bar, dtype=dtype)
+                    else:
+                        keep_weights(start, checkpoint)
             trained = TrainResult.read(checkpoint)  # also when the checkpoint was found on resume
             seconds["train"] = trained.seconds
-            metrics["train"] = {"losses": trained.losses, "steps": len(trained.losses)}
+            metrics["train"] = {"losses": trained.losses, "steps": len(trained.losses), **trained.curves}
             model = str(checkpoint)
         loaded = loaded or _load(cfg, model, dtype)
         with run_dir.stage(r, "eval", seconds), progress_bar(console, "evaluate") as bar:
@@ -92,6 +100,36 @@ def run(cfg: RunConfig, run_dir: RunDir, console: Console) -> list[dict[str, Any
         history.append(metrics)
         console.print(rounds_table(history))
     return history
+
+
+def start_run(config: Path | None, out: Path | None, overrides: list[str], resume: bool) -> tuple[RunConfig, RunDir, str]:
+    """A new run from a config file and `--set` overrides, checked before any work, or (`resume`) the
+    run at `out` (else the latest) with its saved config; the resolved config, the locked run
+    directory, and why the backend runs in its dtype."""
+    from sparring.config import apply_overrides, build_config, load_config
+    from sparring.rundir import latest_run
+
+    if resume:
+        if config is not None:
+            raise SparringError("--resume continues with the run's saved config; drop the CONFIG argument")
+        run_dir = RunDir.open(out or latest_run())
+        saved = run_dir.config()
+        cfg = build_config(apply_overrides(saved.model_dump(mode="json", exclude_none=True), overrides))
+        cfg.backend.dtype, dtype_reason = resolve_dtype(cfg.backend.dtype)
+        try:
+            run_dir.check_resume_changes(saved, cfg)
+            if cfg != saved:
+                run_dir.save_config(cfg, (f"changed on resume: {' '.join(overrides)}",))
+        except BaseException:
+            run_dir.close()
+            raise
+        return cfg, run_dir, dtype_reason
+    cfg = load_config(config, overrides)
+    check_run_config(cfg)
+    asked = cfg.backend.dtype
+    cfg.backend.dtype, dtype_reason = resolve_dtype(asked)
+    run_dir = RunDir.create(out, cfg, (f"backend.dtype: {asked} -> {cfg.backend.dtype} ({dtype_reason})",))
+    return cfg, run_dir, dtype_reason
 
 
 def check_run_config(cfg: RunConfig) -> Task:
@@ -158,10 +196,17 @@ def rollout_metrics(episodes: list[Episode], failures: list[Episode], seconds: f
     }
 
 
-def build_dataset(recipe, recipe_cfg, episodes, path) -> list[dict[str, Any]]:
+def previous_rows(run_dir: RunDir, r: int) -> list[dict[str, Any]]:
+    path = run_dir.dataset_path(r - 1)
+    return Dataset.from_parquet(str(path)).to_list() if r > 1 and path.exists() else []
+
+
+def build_dataset(recipe, recipe_cfg, episodes, path, context: BuildContext) -> list[dict[str, Any]]:
     if path.exists():
         return Dataset.from_parquet(str(path)).to_list()
     rows = recipe.build(episodes, recipe_cfg)
+    if rows and recipe.with_reference:
+        rows = recipe.with_reference(rows, recipe_cfg, context)
     if rows:
         save_atomically(path, lambda tmp: Dataset.from_list(rows).to_parquet(str(tmp)))
     return rows

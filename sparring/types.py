@@ -29,9 +29,19 @@ class Completion:
     text: str
     token_ids: tuple[int, ...]
     finish_reason: str  # "stop" (end of sequence or stop string) or "length"
-    # Not filled by sampling (keeping per-token scores costs batch x vocab x steps memory);
-    # recipes that need log-probabilities ask the backend for them separately.
-    logprob_sum: float | None = None
+
+
+@dataclass(frozen=True)
+class CompletionLogprobs:
+    """A given completion scored by a model (`Backend.logprobs`): sampling keeps no scores, since
+    per-token scores during sampling cost batch x vocab x steps memory."""
+
+    token_ids: tuple[int, ...]  # the completion as a chat model is trained on it: the end-of-turn tokens included
+    per_token: tuple[float, ...]  # log p(token | prompt, the tokens before it)
+
+    @property
+    def total(self) -> float:
+        return sum(self.per_token)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,10 @@ def test_envs_lists_the_registry():
     (["run", "--resume", "--out", "no-such-run"], "no run to resume"),
     (["eval", "/no/such/model", "--env", "arithmetic-v0"], "does not exist"),
     (["eval", "smollm2-135m-instruct", "--env", "arithmatic-v0"], "Did you mean 'arithmetic-v0'"),
+    (["compare", "--recipes", "rest-em,dpp"], "unknown recipe(s) 'dpp'; registered: dpo, rest-em, selfplay, spin"),
+    (["compare", "--recipes", "rest-em,rest-em"], "names a recipe twice"),
+    (["compare", "--recipes", "spin", "--set", "env=tictactoe-v1"], "tictactoe-v1 has no reference_solution()"),
+    (["compare", "--recipes", "rest-em", "--resume"], "--resume needs --out"),
 ])
 def test_bad_input_is_a_clear_error(args, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -139,3 +143,36 @@ def test_league_without_matches_says_why(tmp_path, make, message):
     make(tmp_path)
     code, out = _invoke("league", str(tmp_path))
     assert code == 2 and message in out
+
+
+
+def test_compare_runs_each_recipe_from_the_same_base_and_resumes_the_unfinished(tmp_path, tiny_model, monkeypatch):
+    import json
+
+    monkeypatch.chdir(tmp_path)
+    tiny = ["--set", f"model='{tiny_model}'", "--set", "rounds=1", "--set", "rollout.problems_per_round=4",
+            "--set", "rollout.max_new_tokens=6", "--set", "rollout.max_in_flight=2", "--set", "eval.levels=[1]", "--set", "eval.problems_per_level=3",
+            "--set", "eval.max_new_tokens=4", "--set", "backend.dtype='float32'", "--set", "rest_em.min_reward=0.0",
+            "--set", "rest_em.batch_size=4", "--set", "spin.batch_size=4"]
+    code, out = _invoke("compare", "--recipes", "rest-em,spin", "--budget-tokens", "40", "--out", "cmp", *tiny)
+    assert code == 0, out
+    summaries = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    assert [s["recipe"] for s in summaries] == ["rest-em", "spin"]
+    for s in summaries:
+        # the budget stops new episodes (16 planned), not the two in flight
+        assert len(s["scores"]) == 2 and 0 < s["tokens"] <= 40 + 2 * 6
+        assert s["rows"] > 0 and s["minutes"]["train"] > 0
+    assert "| rest-em |" in (tmp_path / "cmp" / "compare.md").read_text() and "gain per CPU-min" in out
+    spin_config = (tmp_path / "cmp" / "spin" / "config.toml").read_text()
+    assert "recipe = \"spin\"" in spin_config and "max_tokens_per_round = 40" in spin_config
+
+    code, out = _invoke("compare", "--recipes", "rest-em,spin", "--out", "cmp", *tiny)  # already there
+    assert code == 2 and "add --resume" in " ".join(out.split())
+    finished = (tmp_path / "cmp" / "rest-em" / "rounds" / "1" / "metrics.json").stat().st_mtime_ns
+    import shutil
+    shutil.rmtree(tmp_path / "cmp" / "spin" / "rounds" / "1")  # as if stopped in spin's round 1
+    code, out = _invoke("compare", "--recipes", "rest-em,spin", "--budget-tokens", "40", "--out", "cmp", "--resume",
+                        *tiny)
+    assert code == 0, out
+    assert (tmp_path / "cmp" / "rest-em" / "rounds" / "1" / "metrics.json").stat().st_mtime_ns == finished
+    assert json.loads((tmp_path / "cmp" / "compare.json").read_text())[1]["recipe"] == "spin"

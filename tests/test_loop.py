@@ -260,3 +260,31 @@ def test_per_role_selfplay_trains_a_model_per_seat_and_meets_its_past_in_the_lea
     assert rating["games"] == 4 and rating["ordinal"] == pytest.approx(rating["mu"] - 3 * rating["sigma"])
     players = {m.players for m in run_dir.store.matches()}
     assert ("round-3", "random-legal") in players or ("random-legal", "round-3") in players
+
+
+def test_a_round_with_nothing_to_train_on_keeps_its_model_and_says_why(tmp_path, tiny_model):
+    # the tiny model is never right: rest-em at its default min_reward keeps nothing, dpo pairs nothing
+    for recipe in ("rest-em", "dpo"):
+        cfg, run_dir = _run(tmp_path / recipe, tiny_model, [f"recipe={recipe}", "rounds=1"], without={"rest_em.min_reward"})
+        console = Console(record=True, width=200)
+        history = loop.run(cfg, run_dir, console)
+        said = " ".join(console.export_text().split())
+        assert "kept no training row" in said and "trains on nothing" in said
+        assert history[1]["dataset"]["rows"] == 0 and history[1]["train"]["steps"] == 0
+        assert not run_dir.dataset_path(1).exists()
+        copied = AutoModelForCausalLM.from_pretrained(run_dir.checkpoint_path(1)).state_dict()
+        base = AutoModelForCausalLM.from_pretrained(tiny_model).state_dict()
+        assert all((copied[k] == base[k]).all() for k in base)
+        assert history[1]["eval"]["score"] == history[0]["eval"]["score"]
+    assert history[1]["dataset"]["none_rewarded"] == 6 and history[1]["dataset"]["pairs"] == 0  # dpo's counts
+
+
+def test_dpo_trains_on_pairs_and_spin_on_reference_answers_through_the_loop(tmp_path, tiny_model):
+    for recipe, setting in (("dpo", "dpo.min_margin=-1"), ("spin", "spin.batch_size=4")):
+        cfg, run_dir = _run(tmp_path / recipe, tiny_model, [f"recipe={recipe}", setting, f"{recipe}.batch_size=4"])
+        history = loop.run(cfg, run_dir, Console(quiet=True))
+        rows = Dataset.from_parquet(str(run_dir.dataset_path(2))).to_list()
+        assert rows and all(r["ref_chosen_logps"] < 0 and r["ref_rejected_logps"] < 0 for r in rows)
+        assert history[2]["train"]["steps"] > 0 and len(history[2]["train"]["rewards/margins"]) == history[2]["train"]["steps"]
+        assert history[2]["dataset"]["pairs"] == len([r for r in rows if r["round"] == 2])
+    assert {r["round"] for r in rows} == {1, 2}  # spin's round 2 mixes round 1's pairs in

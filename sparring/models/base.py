@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol, Sequence
 
-from sparring.types import Completion, Message, SamplingParams
+from sparring.types import Completion, CompletionLogprobs, Message, SamplingParams
 
 
 class Backend(Protocol):
@@ -18,4 +18,8 @@ class Backend(Protocol):
         `seeds` (one per prompt) make each prompt's samples reproducible on their own: the same
         prompt and seed give the same completions whatever else shares the call.
         """
+        ...
+
+    def logprobs(self, prompts: Sequence[Sequence[Message]], answers: Sequence[str]) -> list[CompletionLogprobs]:
+        """Each answer, given as the assistant's turn after its prompt, scored per token, in batches."""
         ...

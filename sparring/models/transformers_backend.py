@@ -15,7 +15,7 @@ from sparring.errors import SparringError
 from sparring.models.paths import resolve_model
 from sparring.models.precision import resolve_dtype
 from sparring.seeds import derive_seed
-from sparring.types import Completion, Message, SamplingParams
+from sparring.types import Completion, CompletionLogprobs, Message, SamplingParams
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -93,6 +93,35 @@ class TransformersBackend:
             max_new_tokens=params.max_new_tokens, pad_token_id=self.tokenizer.pad_token_id)
         return [self._completion(row, params) for row in out[:, enc["input_ids"].shape[1]:].tolist()]
 
+    @torch.inference_mode()
+    def logprobs(self, prompts: Sequence[Sequence[Message]], answers: Sequence[str]) -> list[CompletionLogprobs]:
+        """Log-probabilities of each answer's tokens after its prompt, as a chat model is trained on
+        them (`chat_completion_ids`), in batches of `batch_size` rows."""
+        pairs = [chat_completion_ids(self.tokenizer, p, a) for p, a in zip(prompts, answers, strict=True)]
+        scored: list[CompletionLogprobs] = []
+        for start in range(0, len(pairs), self.batch_size):
+            scored.extend(self._logprobs_batch(pairs[start:start + self.batch_size]))
+        return scored
+
+    def _logprobs_batch(self, pairs: list[tuple[list[int], list[int]]]) -> list[CompletionLogprobs]:
+        # Left-padded, so every completion ends at the last position and only the logits of the last
+        # (longest completion + 1) positions are computed: a full-length vocabulary projection would
+        # cost batch x length x vocab floats.
+        rows = [prompt + completion for prompt, completion in pairs]
+        width = max(len(r) for r in rows)
+        pad = self.tokenizer.pad_token_id
+        ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows])
+        mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        keep = max(len(completion) for _, completion in pairs)
+        logits = self.model(input_ids=ids.to(self.model.device), attention_mask=mask.to(self.model.device),
+                            position_ids=positions.to(self.model.device), logits_to_keep=keep + 1).logits
+        logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)  # position t predicts token t + 1
+        targets = ids[:, -keep:].to(logp.device)
+        token_logp = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1).tolist()
+        return [CompletionLogprobs(token_ids=tuple(completion), per_token=tuple(row[keep - len(completion):]))
+                for (_, completion), row in zip(pairs, token_logp)]
+
     def _completion(self, row: list[int], params: SamplingParams) -> Completion:
         end = next((i for i, t in enumerate(row) if t in self._eos_ids), None)
         ids = row if end is None else row[:end]
@@ -102,6 +131,23 @@ class TransformersBackend:
             if s in text:
                 text, stopped = text[: text.index(s)], True
         return Completion(text=text, token_ids=tuple(ids), finish_reason="stop" if stopped else "length")
+
+
+def chat_completion_ids(tokenizer, prompt: Sequence[Message], answer: str) -> tuple[list[int], list[int]]:
+    """(prompt tokens, answer tokens) of an answer given as the assistant's turn after `prompt`.
+
+    The same split as TRL's trainers make: the chat template renders the prompt with its generation
+    prompt and the whole conversation, and the answer is what follows their common prefix (its
+    end-of-turn tokens included). Log-probabilities stored at build time are then those of the very
+    tokens the trainer scores.
+    """
+    messages = [{"role": m.role, "content": m.content} for m in prompt]
+    prompt_ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
+                                               return_dict=True)["input_ids"]
+    full = tokenizer.apply_chat_template(messages + [{"role": "assistant", "content": answer}], tokenize=True,
+                                         return_dict=True)["input_ids"]
+    shared = next((i for i, (a, b) in enumerate(zip(prompt_ids, full)) if a != b), min(len(prompt_ids), len(full)))
+    return list(full[:shared]), list(full[shared:])
 
 
 def sampling_processors(params: SamplingParams, row_seeds: Sequence[int]) -> list[LogitsProcessor]:

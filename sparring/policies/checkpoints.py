@@ -49,6 +49,10 @@ class Model:
             raise ValueError("a per-role model has one backend per seat; ask for a seat's policy instead")
         return self.backends[None]
 
+    def backend_of(self, seat: int) -> Backend:
+        """The backend that plays `seat`: the shared one, or the seat's role's."""
+        return self.backends[None] if None in self.backends else self.backends[seat]
+
     def policy(self, sampling: SamplingParams) -> Policy:
         if None in self.backends:
             return LLMPolicy(self.backends[None], sampling)

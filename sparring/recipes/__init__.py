@@ -6,6 +6,10 @@ from sparring.registry import Registry
 RECIPES: Registry[Recipe] = Registry("recipe")
 RECIPES.register("rest-em", "sparring.recipes.rest_em:RECIPE",
                  "rejection-sampling SFT (ReST-EM / STaR / RFT): fine-tune on verified samples")
+RECIPES.register("dpo", "sparring.recipes.dpo:RECIPE",
+                 "DPO on pairs of the model's own answers to one prompt: the better-scored one chosen (DPO from outcomes)")
+RECIPES.register("spin", "sparring.recipes.spin:RECIPE",
+                 "SPIN: DPO of the reference answer over the model's own, the previous round's model as reference")
 RECIPES.register("selfplay", "sparring.recipes.selfplay:RECIPE",
                  "SFT on the turns of games with a positive role-conditioned advantage (SPIRAL); shared or per-role")
 

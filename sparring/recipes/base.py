@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from pydantic import BaseModel
 
+from sparring.policies.checkpoints import Model
 from sparring.types import Episode, Turn
 
 
@@ -17,6 +18,7 @@ class TrainResult:
     checkpoint: Path
     losses: list[float]  # training loss per logged step, in order
     seconds: float
+    curves: dict[str, list[float]] = field(default_factory=dict)  # other per-step logs (DPO's reward margins, ...)
 
     def write(self, checkpoint_dir: Path) -> None:
         """Saved inside the checkpoint directory before it is renamed into place, so a checkpoint
@@ -44,14 +46,36 @@ class Recipe:
     tiny_settings: tuple[str, ...] = ()
     # Fails (SparringError) before any work where the run's config does not suit the recipe.
     check: Callable[[Any], None] | None = None
+    # What became of the round's episodes beyond the rows kept (e.g. prompts with no pair, by reason):
+    # a pure function of the episodes, so a resumed round reports the same; goes into the round's metrics.
+    counts: Callable[[Sequence[Episode], Any], dict[str, int]] | None = None
+    # Adds to the built rows what needs the round's starting model: reference log-probabilities (DPO, SPIN).
+    # Stored with the rows, so a resumed round does not recompute them.
+    with_reference: Callable[[list[dict[str, Any]], Any, BuildContext], list[dict[str, Any]]] | None = None
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What a recipe may use beyond the round's episodes when it builds its rows."""
+
+    round: int
+    model: Model  # the round's starting model (it played the rollout): the reference of DPO and SPIN
+    previous_rows: list[dict[str, Any]] = field(default_factory=list)  # the previous round's training rows
 
 
 def sft_row(e: Episode, seat: int, turn: Turn, answer: str) -> dict[str, Any]:
-    """A training row of `answer` to `turn`'s prompt, saying where it came from: its episode, seat,
-    env and version, seed, level, the seat's reward, the run and round, and the policy that played it."""
+    """A training row of `answer` to `turn`'s prompt, saying where it came from (`episode_provenance`)."""
     return {
         "prompt": [{"role": m.role, "content": m.content} for m in turn.prompt],
         "completion": [{"role": "assistant", "content": answer}],
+        **episode_provenance(e, seat),
+    }
+
+
+def episode_provenance(e: Episode, seat: int) -> dict[str, Any]:
+    """What a training row from seat `seat` of `e` says of where it came from: its episode, seat, env
+    and version, seed, level, the seat's reward, the run and round, and the policy that played it."""
+    return {
         "episode_id": e.id,
         "seat": seat,
         "env_id": e.env_id,

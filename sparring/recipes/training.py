@@ -8,6 +8,7 @@ tokenizer and the training record (so a checkpoint found on resume keeps its los
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -16,6 +17,8 @@ from typing import Any, Literal
 from pydantic import Field
 
 from sparring.errors import SparringError
+from sparring.files import save_atomically
+from sparring.models.paths import resolve_model
 from sparring.recipes.base import TrainResult
 from sparring.sections import Section
 
@@ -47,8 +50,6 @@ def train_with(trainer_class, args_class, base_model: str, rows: list[dict[str, 
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, PrinterCallback, TrainerCallback
 
-    from sparring.files import save_atomically
-    from sparring.models.paths import resolve_model
     from sparring.models.transformers_backend import load_tokenizer
 
     if not rows:
@@ -61,6 +62,7 @@ def train_with(trainer_class, args_class, base_model: str, rows: list[dict[str, 
     model = AutoModelForCausalLM.from_pretrained(base_model, dtype=torch.float32)
     cuda = torch.cuda.is_available()
     losses: list[float] = []
+    curves: dict[str, list[float]] = {}
 
     class Track(TrainerCallback):
         def on_train_begin(self, args, state, control, **kw):
@@ -74,6 +76,9 @@ def train_with(trainer_class, args_class, base_model: str, rows: list[dict[str, 
         def on_log(self, args, state, control, logs=None, **kw):
             if logs and "loss" in logs:
                 losses.append(float(logs["loss"]))
+                for key in CURVES:
+                    if key in logs:
+                        curves.setdefault(key, []).append(float(logs[key]))
 
     with tempfile.TemporaryDirectory() as scratch:
         config = args_class(
@@ -92,7 +97,7 @@ def train_with(trainer_class, args_class, base_model: str, rows: list[dict[str, 
         fitting.train()
         trained = fitting.model.merge_and_unload() if settings.finetune == "lora" else fitting.model
 
-    result = TrainResult(out, losses, time.time() - started)
+    result = TrainResult(out, losses, time.time() - started, curves)
 
     def save(path: Path) -> None:
         trained.save_pretrained(path)
@@ -113,6 +118,44 @@ def train_sft(base_model: str, rows: list[dict[str, Any]], settings: TrainingSet
     pairs = [{"prompt": r["prompt"], "completion": r["completion"]} for r in rows]
     return train_with(SFTTrainer, SFTConfig, base_model, pairs, settings, section, out, seed=seed,
                       progress=progress, dtype=dtype)
+
+
+# What a preference trainer logs per step besides the loss, kept in the training record: how far apart
+# the policy puts chosen and rejected answers (reward = beta x log-ratio to the reference).
+CURVES = ("rewards/margins", "rewards/accuracies", "rewards/chosen", "rewards/rejected", "logps/chosen",
+          "logps/rejected")
+
+
+def train_dpo(base_model: str, rows: list[dict[str, Any]], settings: TrainingSettings, section: str, out: Path,
+              beta: float, seed: int = 0, progress=None, dtype: str = "float32") -> TrainResult:
+    """DPO on the rows' prompt/chosen/rejected with TRL's DPOTrainer, against the reference
+    log-probabilities stored in the rows (`ref_chosen_logps`, `ref_rejected_logps`): no reference
+    model is loaded, for LoRA and full fine-tuning alike."""
+    from trl import DPOConfig, DPOTrainer
+
+    class StoredReferenceDPOTrainer(DPOTrainer):
+        # TRL computes the reference log-probabilities itself when asked to precompute them; ours were
+        # computed at build time with the round's starting model and travel with the rows.
+        def _precompute_ref_logps(self, dataset, name, batch_size):
+            return dataset
+
+    pairs = [{key: r[key] for key in ("prompt", "chosen", "rejected", "ref_chosen_logps", "ref_rejected_logps")}
+             for r in rows]
+    return train_with(StoredReferenceDPOTrainer, DPOConfig, base_model, pairs, settings, section, out, seed=seed,
+                      progress=progress, dtype=dtype, args={"beta": beta, "precompute_ref_log_probs": True})
+
+
+def keep_weights(base_model: str, out: Path, seconds: float = 0.0) -> TrainResult:
+    """A round that trains on nothing: its checkpoint is a copy of the model it started from (every
+    role's, for a per-role model), with an empty training record."""
+    result = TrainResult(out, [], seconds)
+
+    def save(path: Path) -> None:
+        shutil.copytree(resolve_model(base_model), path)
+        result.write(path)
+
+    save_atomically(out, save)
+    return result
 
 
 def _check_room_for_answers(rows: list[dict[str, Any]], tokenizer, max_length: int, section: str) -> None:

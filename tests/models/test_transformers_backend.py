@@ -79,3 +79,50 @@ def test_seeded_gumbel_sampling_draws_from_the_softmax():
     freqs = torch.bincount(picks, minlength=4).float() / rows
     assert torch.allclose(freqs, torch.tensor([1 / 8, 2 / 8, 5 / 8, 0.0]), atol=0.03)
     assert torch.equal(SeededSampling(range(rows))(None, logits).argmax(dim=-1), picks)  # same seeds, same draws
+
+
+def _direct_logprobs(backend, prompt, answer):
+    """Log-probabilities of the answer's tokens from one unpadded forward pass, by hand."""
+    import torch
+
+    from sparring.models.transformers_backend import chat_completion_ids
+
+    prompt_ids, answer_ids = chat_completion_ids(backend.tokenizer, prompt, answer)
+    with torch.no_grad():
+        logits = backend.model(torch.tensor([prompt_ids + answer_ids])).logits[0].float()
+    logp = torch.log_softmax(logits, dim=-1)
+    return [logp[len(prompt_ids) + i - 1, t].item() for i, t in enumerate(answer_ids)]
+
+
+def test_logprobs_of_given_answers_match_a_direct_forward_pass_whatever_the_batch(tiny_model):
+    backend = TransformersBackend(tiny_model, dtype="float32", batch_size=2)  # 3 rows: two batches
+    prompts, answers = [SHORT, LONG, SHORT], ["Answer: 5", "no", "a much longer answer than the others"]
+    scored = backend.logprobs(prompts, answers)
+    for prompt, answer, got in zip(prompts, answers, scored):
+        expected = _direct_logprobs(backend, prompt, answer)
+        assert got.per_token == pytest.approx(expected, abs=1e-4)
+        assert got.total == pytest.approx(sum(expected), abs=1e-3) and got.total < 0
+        # the answer's tokens end with the chat template's end of turn, as a trainer sees them
+        assert backend.tokenizer.decode(got.token_ids).startswith(answer) and "<|im_end|>" in backend.tokenizer.decode(
+            got.token_ids)
+    alone = backend.logprobs([SHORT], ["Answer: 5"])[0]  # the same alone as beside longer rows
+    assert alone.token_ids == scored[0].token_ids and alone.per_token == pytest.approx(scored[0].per_token, abs=1e-5)
+
+
+def test_answer_tokens_are_those_trls_dpo_trainer_scores(tiny_model, tmp_path):
+    from datasets import Dataset
+    from trl import DPOConfig, DPOTrainer
+    from transformers import AutoModelForCausalLM
+
+    from sparring.models.transformers_backend import chat_completion_ids, load_tokenizer
+
+    tokenizer = load_tokenizer(tiny_model)
+    row = {"prompt": [{"role": "user", "content": "2+3?"}], "chosen": [{"role": "assistant", "content": "5"}],
+           "rejected": [{"role": "assistant", "content": "six"}]}
+    trainer = DPOTrainer(model=AutoModelForCausalLM.from_pretrained(tiny_model), processing_class=tokenizer,
+                         args=DPOConfig(output_dir=str(tmp_path), use_cpu=True, report_to=[], bf16=False),
+                         train_dataset=Dataset.from_list([row]))
+    tokenized = trainer.train_dataset[0]
+    prompt = [Message("user", "2+3?")]
+    assert chat_completion_ids(tokenizer, prompt, "5") == (tokenized["prompt_ids"], tokenized["chosen_ids"])
+    assert chat_completion_ids(tokenizer, prompt, "six")[1] == tokenized["rejected_ids"]

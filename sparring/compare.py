@@ -1,0 +1,111 @@
+"""`sparring compare`: several recipes from the same base model and generation budget, side by side.
+
+Each recipe runs as an ordinary run directory, `<out>/<recipe>/`, from the same config with only
+`recipe` changed (and, with a token budget, `rollout.max_tokens_per_round`, counted by the engine),
+so each one resumes on its own. The comparison is then read from their metrics: held-out result per
+round, tokens generated, training rows, minutes per stage, and gain per minute; it is written as
+`compare.json` and `compare.md` beside them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from sparring.errors import SparringError
+from sparring.recipes import RECIPES
+
+STAGES = ("rollout", "build", "train", "eval")
+
+
+def compare(config: Path | None, recipes: Sequence[str], out: Path, overrides: Sequence[str], budget_tokens: int | None,
+            resume: bool, console: Console) -> list[dict[str, Any]]:
+    """Run (or, with `resume`, finish) every recipe's run under `out`; their summaries, in order."""
+    from sparring import loop
+
+    unknown = [r for r in recipes if r not in RECIPES.ids()]
+    if unknown:
+        raise SparringError(f"unknown recipe(s) {', '.join(map(repr, unknown))}; registered: {', '.join(RECIPES.ids())}")
+    if len(set(recipes)) != len(recipes):
+        raise SparringError(f"--recipes names a recipe twice: {', '.join(recipes)}")
+    budget = [f"rollout.max_tokens_per_round={budget_tokens}"] if budget_tokens is not None else []
+    existing = [r for r in recipes if (out / r / "config.toml").exists()]
+    if existing and not resume:
+        raise SparringError(f"{out} already holds runs of {', '.join(existing)}: add --resume to finish them, or "
+                            "choose another --out")
+    summaries = []
+    for recipe in recipes:
+        root = out / recipe
+        console.rule(f"[bold]{recipe}[/]")
+        if (root / "config.toml").exists():
+            cfg, run_dir, _ = loop.start_run(None, root, [], resume=True)
+        else:
+            cfg, run_dir, _ = loop.start_run(config, root, [*overrides, f"recipe={recipe}", *budget], resume=False)
+        try:
+            history = loop.run(cfg, run_dir, console)
+        finally:
+            run_dir.close()
+        summaries.append(summarize(recipe, history))
+    write(out, summaries)
+    return summaries
+
+
+def summarize(recipe: str, history: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One recipe's run in numbers. Minutes count every stage after round 0 (the base model's
+    evaluation is the same for every recipe); the gain is in points of the task's score."""
+    later = [m for m in history if m["round"] > 0]
+    minutes = {stage: sum(m["seconds"].get(stage, 0.0) for m in later) / 60 for stage in STAGES}
+    gain = 100 * (history[-1]["eval"]["score"] - history[0]["eval"]["score"])
+    total = sum(minutes.values())
+    return {
+        "recipe": recipe,
+        "score_name": history[-1]["eval"]["score_name"],
+        "scores": [m["eval"]["score"] for m in history],
+        "tokens": sum(m.get("rollout", {}).get("tokens", 0) for m in later),
+        "rows": sum(m.get("dataset", {}).get("rows", 0) for m in later),
+        "minutes": minutes,
+        "gain": gain,
+        "gain_per_minute": gain / total if total else None,
+    }
+
+
+def table(summaries: Sequence[dict[str, Any]], unit: str = "CPU") -> Table:
+    rounds = max(len(s["scores"]) for s in summaries)
+    result = Table(title=f"{summaries[0]['score_name']} (%) per round, and what each recipe spent")
+    for name in ("recipe", *(f"r{r}" for r in range(rounds)), "gain", "tokens", "rows",
+                 *(f"{stage} min" for stage in STAGES), f"gain per {unit}-min"):
+        result.add_column(name, justify="left" if name == "recipe" else "right")
+    for row in rows_of(summaries, rounds):
+        result.add_row(*row)
+    return result
+
+
+def rows_of(summaries: Sequence[dict[str, Any]], rounds: int) -> list[list[str]]:
+    return [[s["recipe"], *(f"{100 * x:.1f}" for x in s["scores"]), *("-" * (rounds - len(s["scores"]))),
+             f"{s['gain']:+.1f}", str(s["tokens"]), str(s["rows"]), *(f"{s['minutes'][st]:.1f}" for st in STAGES),
+             "-" if s["gain_per_minute"] is None else f"{s['gain_per_minute']:+.2f}"] for s in summaries]
+
+
+def markdown(summaries: Sequence[dict[str, Any]], unit: str = "CPU") -> str:
+    rounds = max(len(s["scores"]) for s in summaries)
+    header = ["recipe", *(f"r{r}" for r in range(rounds)), "gain", "tokens", "rows", *(f"{st} min" for st in STAGES),
+              f"gain per {unit}-min"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows_of(summaries, rounds)]) + "\n"
+
+
+def write(out: Path, summaries: Sequence[dict[str, Any]]) -> None:
+    from sparring.files import save_atomically
+
+    save_atomically(out / "compare.json", lambda tmp: tmp.write_text(json.dumps(list(summaries), indent=1)))
+    save_atomically(out / "compare.md", lambda tmp: tmp.write_text(markdown(summaries, device_unit())))
+
+
+def device_unit() -> str:
+    import torch
+
+    return "GPU" if torch.cuda.is_available() else "CPU"
