@@ -31,21 +31,23 @@ VARIANTS = {"lora": ("lora", True), "full": ("full", True), "lora, TRL ref": ("l
 
 def make_pairs(model: str, problems: int, samples: int, path: Path) -> tuple[int, float]:
     from sparring.engine import EpisodeSpec, run_episodes
-    from sparring.policies import LLMPolicy
+    from sparring.policies import TRAINED, LLMPolicy
     from sparring.policies.checkpoints import load_model
     from sparring.recipes.base import BuildContext
     from sparring.recipes.dpo import DPOSettings, build, with_reference
     from sparring.types import SamplingParams
 
     loaded = load_model("transformers", model)
-    specs = [EpisodeSpec(id=f"{p}/{k}", env_id="arithmetic-v0", seed=p, policies=("p",),
+    specs = [EpisodeSpec(id=f"{p}/{k}", env_id="arithmetic-v0", seed=p, policies=(TRAINED,),
                          env_kwargs={"level": 1 + p % 3}, tags={"stage": "train"})
              for p in range(problems) for k in range(samples)]
-    episodes = run_episodes(specs, {"p": LLMPolicy(loaded.backend, SamplingParams(temperature=0.8, max_new_tokens=48))},
+    episodes = run_episodes(specs, {TRAINED: LLMPolicy(loaded.backend, SamplingParams(temperature=0.8, max_new_tokens=48))},
                             {"run_id": "bench", "round": 1}, seed=0)
     started = time.time()
     rows = with_reference(build(episodes, DPOSettings()), DPOSettings(), BuildContext(1, loaded))
     scoring = time.time() - started
+    if not rows:
+        raise SystemExit(f"no pair from {len(episodes)} samples: no problem had both a right and a wrong answer")
     path.write_text(json.dumps(rows))
     return len(rows), scoring
 

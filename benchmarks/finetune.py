@@ -22,7 +22,7 @@ from sparring.engine import EpisodeSpec, run_episodes
 from sparring.evaluate import evaluate, heldout_set
 from sparring.models import load_backend
 from sparring.models.precision import resolve_dtype
-from sparring.policies import LLMPolicy
+from sparring.policies import TRAINED, LLMPolicy
 from sparring.recipes.rest_em import RestEMConfig, build, train
 from sparring.types import SamplingParams
 
@@ -40,10 +40,10 @@ def main() -> None:
     console = Console()
 
     base = load_backend("transformers", args.model)
-    specs = [EpisodeSpec(id=f"{p}/{k}", env_id="arithmetic-v0", seed=p, policies=("p",),
+    specs = [EpisodeSpec(id=f"{p}/{k}", env_id="arithmetic-v0", seed=p, policies=(TRAINED,),
                          env_kwargs={"level": 1 + p % 3}, tags={"stage": "train", "level": 1 + p % 3})
              for p in range(args.problems) for k in range(args.samples)]
-    episodes = run_episodes(specs, {"p": LLMPolicy(base, SamplingParams(temperature=0.8, max_new_tokens=48))},
+    episodes = run_episodes(specs, {TRAINED: LLMPolicy(base, SamplingParams(temperature=0.8, max_new_tokens=48))},
                             {"run_id": "bench", "round": 1}, seed=0)
     heldout = heldout_set("arithmetic-v0", [1, 2, 3, 4], args.eval_per_level)
     results = {"base": (evaluate(base, "arithmetic-v0", heldout, 48, {"round": 0}), None)}
