@@ -38,8 +38,9 @@ ILLEGAL = -1e9  # an illegal reply's score: below any reward, so never chosen ov
 class DPOSettings(TrainingSettings):
     shapes_by_key = {"pairs_per_prompt": "build", "min_margin": "build"}
 
-    # Iterative RPO (Pang et al. 2024) and SPIN's code use beta 0.1; the lower learning rate than SFT's
-    # is TRL's DPO default scaled for LoRA.
+    # Iterative RPO (Pang et al. 2024) and SPIN's code use beta 0.1. TRL's DPO learning rate (1e-6) is
+    # for full fine-tuning of large models; LoRA on a 135M model needs more, and 5e-4 (SFT's) was too
+    # much (README, "Recipes side by side"): 5e-5 is between them, not yet tuned.
     learning_rate: float = Field(5e-5, gt=0)
     beta: float = Field(0.1, gt=0, description="DPO temperature: how far the policy may move from the reference")
     pairs_per_prompt: int = Field(
@@ -71,7 +72,7 @@ def preference_pairs(episodes: Sequence[Episode], cfg: DPOSettings) -> tuple[lis
     what became of them."""
     rows, counts = [], {"prompts": 0, "pairs": 0, "one_answer": 0, "all_rewarded": 0, "none_rewarded": 0,
                         "within_margin": 0}
-    for (env_id, seat, prompt), answers in scored_answers(episodes).items():
+    for (_, seat, prompt), answers in scored_answers(episodes).items():
         counts["prompts"] += 1
         if len(answers) < 2:
             counts["one_answer"] += 1
@@ -83,7 +84,7 @@ def preference_pairs(episodes: Sequence[Episode], cfg: DPOSettings) -> tuple[lis
             (high, won), (low, lost) = answers[chosen], answers[rejected]
             if made == cfg.pairs_per_prompt or high - low <= cfg.min_margin:
                 break
-            rows.append(pair_row(prompt, seat, env_id, chosen, rejected, high, low, won[0], lost[0]))
+            rows.append(pair_row(prompt, seat, chosen, rejected, high, low, won[0], lost[0]))
             made += 1
         counts["pairs"] += made
         if not made:
@@ -92,7 +93,7 @@ def preference_pairs(episodes: Sequence[Episode], cfg: DPOSettings) -> tuple[lis
     return rows, counts
 
 
-def pair_row(prompt: tuple[Message, ...], seat: int, env_id: str, chosen: str, rejected: str, chosen_score: float,
+def pair_row(prompt: tuple[Message, ...], seat: int, chosen: str, rejected: str, chosen_score: float,
              rejected_score: float, chosen_from: Episode, rejected_from: Episode) -> dict[str, Any]:
     return {
         "prompt": [{"role": m.role, "content": m.content} for m in prompt],

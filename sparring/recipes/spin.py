@@ -90,7 +90,7 @@ def spin_pairs(episodes: Sequence[Episode], cfg: SPINSettings) -> tuple[list[dic
             if first.completion.text.strip() not in [a for a, _ in answers]:
                 answers.append((first.completion.text.strip(), e))
     rows, counts = [], {"prompts": len(own), "pairs": 0, "no_reference": 0, "same_as_reference": 0}
-    for (env_id, _, seat, prompt), answers in own.items():
+    for (_, _, seat, prompt), answers in own.items():
         reference = reference_answer(answers[0][1], prompt, cfg)
         if reference is None:
             counts["no_reference"] += 1
