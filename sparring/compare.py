@@ -74,28 +74,30 @@ def summarize(recipe: str, history: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def table(summaries: Sequence[dict[str, Any]], unit: str = "CPU") -> Table:
-    rounds = max(len(s["scores"]) for s in summaries)
+    header, rows = cells(summaries, unit)
     result = Table(title=f"{summaries[0]['score_name']} (%) per round, and what each recipe spent")
-    for name in ("recipe", *(f"r{r}" for r in range(rounds)), "gain", "tokens", "rows",
-                 *(f"{stage} min" for stage in STAGES), f"gain per {unit}-min"):
+    for name in header:
         result.add_column(name, justify="left" if name == "recipe" else "right")
-    for row in rows_of(summaries, rounds):
+    for row in rows:
         result.add_row(*row)
     return result
 
 
-def rows_of(summaries: Sequence[dict[str, Any]], rounds: int) -> list[list[str]]:
-    return [[s["recipe"], *(f"{100 * x:.1f}" for x in s["scores"]), *("-" * (rounds - len(s["scores"]))),
-             f"{s['gain']:+.1f}", str(s["tokens"]), str(s["rows"]), *(f"{s['minutes'][st]:.1f}" for st in STAGES),
-             "-" if s["gain_per_minute"] is None else f"{s['gain_per_minute']:+.2f}"] for s in summaries]
-
-
 def markdown(summaries: Sequence[dict[str, Any]], unit: str = "CPU") -> str:
+    header, rows = cells(summaries, unit)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows]) + "\n"
+
+
+def cells(summaries: Sequence[dict[str, Any]], unit: str) -> tuple[list[str], list[list[str]]]:
+    """The comparison's column names and its rows as text: one table for the console and markdown."""
     rounds = max(len(s["scores"]) for s in summaries)
     header = ["recipe", *(f"r{r}" for r in range(rounds)), "gain", "tokens", "rows", *(f"{st} min" for st in STAGES),
               f"gain per {unit}-min"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows_of(summaries, rounds)]) + "\n"
+    rows = [[s["recipe"], *(f"{100 * x:.1f}" for x in s["scores"]), *("-" * (rounds - len(s["scores"]))),
+             f"{s['gain']:+.1f}", str(s["tokens"]), str(s["rows"]), *(f"{s['minutes'][st]:.1f}" for st in STAGES),
+             "-" if s["gain_per_minute"] is None else f"{s['gain_per_minute']:+.2f}"] for s in summaries]
+    return header, rows
 
 
 def write(out: Path, summaries: Sequence[dict[str, Any]]) -> None:
