@@ -127,10 +127,11 @@ CURVES = ("rewards/margins", "rewards/accuracies", "rewards/chosen", "rewards/re
 
 
 def train_dpo(base_model: str, rows: list[dict[str, Any]], settings: TrainingSettings, section: str, out: Path,
-              beta: float, seed: int = 0, progress=None, dtype: str = "float32") -> TrainResult:
+              beta: float, sft_weight: float = 0.0, seed: int = 0, progress=None, dtype: str = "float32") -> TrainResult:
     """DPO on the rows' prompt/chosen/rejected with TRL's DPOTrainer, against the reference
     log-probabilities stored in the rows (`ref_chosen_logps`, `ref_rejected_logps`): no reference
-    model is loaded, for LoRA and full fine-tuning alike."""
+    model is loaded, for LoRA and full fine-tuning alike. A positive `sft_weight` adds the chosen
+    answer's mean per-token negative log-likelihood, so weighted (RPO: Pang et al. 2024)."""
     from trl import DPOConfig, DPOTrainer
 
     class StoredReferenceDPOTrainer(DPOTrainer):
@@ -141,8 +142,9 @@ def train_dpo(base_model: str, rows: list[dict[str, Any]], settings: TrainingSet
 
     pairs = [{key: r[key] for key in ("prompt", "chosen", "rejected", "ref_chosen_logps", "ref_rejected_logps")}
              for r in rows]
+    loss = {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, sft_weight]} if sft_weight else {}
     return train_with(StoredReferenceDPOTrainer, DPOConfig, base_model, pairs, settings, section, out, seed=seed,
-                      progress=progress, dtype=dtype, args={"beta": beta, "precompute_ref_log_probs": True})
+                      progress=progress, dtype=dtype, args={"beta": beta, "precompute_ref_log_probs": True, **loss})
 
 
 def keep_weights(base_model: str, out: Path, seconds: float = 0.0) -> TrainResult:

@@ -112,3 +112,16 @@ def test_dpo_trains_the_tiny_model_towards_the_chosen_answers(tiny_model, tmp_pa
                      for b in (model.backend, trained))
     assert after[0].total - after[1].total > before[0].total - before[1].total  # the chosen answer gained on the other
     assert isinstance(AutoModelForCausalLM.from_pretrained(tmp_path / "checkpoint"), torch.nn.Module)
+
+
+def test_sft_weight_adds_the_chosen_answers_negative_log_likelihood_to_the_loss(tiny_model, tmp_path):
+    model = load_model("transformers", tiny_model, dtype="float32")
+    episodes = [_answer(2 * p, p, f"Answer: {p}", 1.0) for p in range(4)] + \
+               [_answer(2 * p + 1, p, "I do not know", 0.0) for p in range(4)]
+    cfg = DPOSettings(batch_size=4, sft_weight=0.5)  # one step over all four pairs
+    rows = with_reference(build(episodes, cfg), cfg, BuildContext(round=1, model=model))
+    chosen = model.backend.logprobs([(Message("user", f"problem {p}"),) for p in range(4)],
+                                    [f"Answer: {p}" for p in range(4)])
+    nll = -sum(c.total for c in chosen) / sum(len(c.per_token) for c in chosen)  # TRL's: mean over the batch's tokens
+    result = train(tiny_model, rows, cfg, tmp_path / "checkpoint")
+    assert result.losses == [pytest.approx(math.log(2) + 0.5 * nll, abs=0.02)]
