@@ -28,14 +28,14 @@ from pydantic import Field
 
 from sparring.policies import TRAINED
 from sparring.recipes.base import BuildContext, Recipe, TrainResult, episode_provenance
-from sparring.recipes.training import TrainingSettings, train_dpo
+from sparring.recipes.training import PreferenceSettings, train_dpo
 from sparring.types import Episode, Message, id_order
 
 SECTION = "dpo"
 ILLEGAL = -1e9  # an illegal reply's score: below any reward, so never chosen over a legal reply
 
 
-class DPOSettings(TrainingSettings):
+class DPOSettings(PreferenceSettings):
     shapes_by_key = {"pairs_per_prompt": "build", "min_margin": "build"}
 
     # Iterative RPO (Pang et al. 2024) and SPIN's code use beta 0.1. TRL's DPO learning rate (1e-6) is
@@ -46,8 +46,6 @@ class DPOSettings(TrainingSettings):
     pairs_per_prompt: int = Field(
         1, ge=1, description="pairs per prompt: best with worst, next best with next worst (an answer in one pair at most)")
     min_margin: float = Field(0.0, description="a pair's chosen answer scores more than its rejected by over this")
-    sft_weight: float = Field(
-        0.0, ge=0, description="weight of a negative log-likelihood term on the chosen answer (RPO; Pang et al. use 1)")
 
 
 def scored_answers(episodes: Sequence[Episode]) -> dict[tuple, dict[str, tuple[float, list[Episode]]]]:
@@ -135,8 +133,7 @@ def with_reference(rows: list[dict[str, Any]], cfg: DPOSettings, context: BuildC
 
 def train(base_model: str, rows: list[dict[str, Any]], cfg: DPOSettings, out: Path, seed: int = 0,
           progress=None, dtype: str = "float32") -> TrainResult:
-    return train_dpo(base_model, rows, cfg, SECTION, out, beta=cfg.beta, sft_weight=cfg.sft_weight, seed=seed,
-                     progress=progress, dtype=dtype)
+    return train_dpo(base_model, rows, cfg, SECTION, out, beta=cfg.beta, seed=seed, progress=progress, dtype=dtype)
 
 
 RECIPE = Recipe(name="dpo", config_key=SECTION, config=DPOSettings, build=build, train=train, counts=counts,

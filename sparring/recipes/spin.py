@@ -24,13 +24,13 @@ from sparring.errors import SparringError
 from sparring.policies import TRAINED
 from sparring.recipes import dpo
 from sparring.recipes.base import BuildContext, Recipe, TrainResult, episode_provenance
-from sparring.recipes.training import TrainingSettings, train_dpo
+from sparring.recipes.training import PreferenceSettings, train_dpo
 from sparring.types import Episode, Message, id_order
 
 SECTION = "spin"
 
 
-class SPINSettings(TrainingSettings):
+class SPINSettings(PreferenceSettings):
     shapes_by_key = {"references": "build", "mix_previous": "build", "pairs_per_prompt": "build"}
 
     learning_rate: float = Field(5e-5, gt=0, description="round 1's; later rounds scale it by `learning_rate_factors`")

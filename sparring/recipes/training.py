@@ -120,17 +120,24 @@ def train_sft(base_model: str, rows: list[dict[str, Any]], settings: TrainingSet
                       progress=progress, dtype=dtype)
 
 
+class PreferenceSettings(TrainingSettings):
+    """What the DPO-loss recipes (dpo, spin) share besides their pairs and beta."""
+
+    sft_weight: float = Field(
+        0.0, ge=0, description="weight of a negative log-likelihood term on the chosen answer (RPO; Pang et al. use 1)")
+
+
 # What a preference trainer logs per step besides the loss, kept in the training record: how far apart
 # the policy puts chosen and rejected answers (reward = beta x log-ratio to the reference).
 CURVES = ("rewards/margins", "rewards/accuracies", "rewards/chosen", "rewards/rejected", "logps/chosen",
           "logps/rejected")
 
 
-def train_dpo(base_model: str, rows: list[dict[str, Any]], settings: TrainingSettings, section: str, out: Path,
-              beta: float, sft_weight: float = 0.0, seed: int = 0, progress=None, dtype: str = "float32") -> TrainResult:
+def train_dpo(base_model: str, rows: list[dict[str, Any]], settings: PreferenceSettings, section: str, out: Path,
+              beta: float, seed: int = 0, progress=None, dtype: str = "float32") -> TrainResult:
     """DPO on the rows' prompt/chosen/rejected with TRL's DPOTrainer, against the reference
     log-probabilities stored in the rows (`ref_chosen_logps`, `ref_rejected_logps`): no reference
-    model is loaded, for LoRA and full fine-tuning alike. A positive `sft_weight` adds the chosen
+    model is loaded, for LoRA and full fine-tuning alike. A positive `settings.sft_weight` adds the chosen
     answer's mean per-token negative log-likelihood, so weighted (RPO: Pang et al. 2024)."""
     from trl import DPOConfig, DPOTrainer
 
@@ -142,7 +149,8 @@ def train_dpo(base_model: str, rows: list[dict[str, Any]], settings: TrainingSet
 
     pairs = [{key: r[key] for key in ("prompt", "chosen", "rejected", "ref_chosen_logps", "ref_rejected_logps")}
              for r in rows]
-    loss = {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, sft_weight]} if sft_weight else {}
+    loss = ({"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, settings.sft_weight]} if settings.sft_weight
+            else {})
     return train_with(StoredReferenceDPOTrainer, DPOConfig, base_model, pairs, settings, section, out, seed=seed,
                       progress=progress, dtype=dtype, args={"beta": beta, "precompute_ref_log_probs": True, **loss})
 

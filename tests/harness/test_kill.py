@@ -22,11 +22,11 @@ def test_killed_runs_resume_to_the_uninterrupted_result(tmp_path, tiny_model, re
 @pytest.mark.slow
 @pytest.mark.parametrize("recipe,env,extra", harness_cases())
 def test_many_kill_points_across_every_stage(tmp_path, tiny_model, recipe, env, extra):
-    """20 kill points per recipe (on arithmetic-v0), 6 more for each game."""
-    kills = 20 if env == "arithmetic-v0" else 6
+    """10 kill points per recipe (on arithmetic-v0), 6 for each game; benchmarks/safety.py kills 100 times."""
+    kills = 10 if env == "arithmetic-v0" else 6
     report = kill_and_resume(tmp_path, tiny_run_settings(tiny_model, recipe, env, extra=extra), kill_points=kills,
                              seed=2)
     _check(report, kills=kills)
-    if kills == 20:
+    if env == "arithmetic-v0":
         stages = {where.split()[-1] for where in report.landed}
         assert {"rollout", "train", "eval"} <= stages, report.landed
