@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sparring.cli import _quiet_libraries
-from sparring.compare import compare, device_unit, table
+from sparring.compare import compare, device_unit, tables
 from sparring.rundir import RunDir
 
 
@@ -43,7 +43,7 @@ def main() -> None:
     started = time.time()
     summaries = compare(args.config, recipes, out, args.overrides, args.budget_tokens,
                         resume=any((out / r / "config.toml").exists() for r in recipes), console=console)
-    console.print(table(summaries, device_unit()))
+    console.print(*tables(summaries, device_unit()))
     curves = Table(title="what each round trained on and how training went (first→last step)")
     for col in ("recipe", "round", "pass %", "rows", "loss", "margin", "accuracy", "logp chosen", "logp rejected"):
         curves.add_column(col, justify="right")

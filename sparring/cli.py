@@ -122,7 +122,7 @@ def compare(
         _quiet_libraries()
         summaries = comparing.compare(config, names, out, overrides, budget_tokens, resume, console)
     unit = comparing.device_unit()
-    console.print(comparing.table(summaries, unit))
+    console.print(*comparing.tables(summaries, unit))
     console.print(f"written: {out / 'compare.json'}, {out / 'compare.md'}")
 
 

@@ -56,7 +56,8 @@ def compare(config: Path | None, recipes: Sequence[str], out: Path, overrides: S
 
 def summarize(recipe: str, history: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """One recipe's run in numbers. Minutes count every stage after round 0 (the base model's
-    evaluation is the same for every recipe); the gain is in points of the task's score."""
+    evaluation is the same for every recipe); the gain is in points of the task's score. `results`
+    are the task's own columns per round (a game's win/draw/loss against each eval opponent)."""
     later = [m for m in history if m["round"] > 0]
     minutes = {stage: sum(m["seconds"].get(stage, 0.0) for m in later) / 60 for stage in STAGES}
     gain = 100 * (history[-1]["eval"]["score"] - history[0]["eval"]["score"])
@@ -65,6 +66,7 @@ def summarize(recipe: str, history: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "recipe": recipe,
         "score_name": history[-1]["eval"]["score_name"],
         "scores": [m["eval"]["score"] for m in history],
+        "results": [m["eval"].get("columns", {}) for m in history],
         "tokens": sum(m.get("rollout", {}).get("tokens", 0) for m in later),
         "rows": sum(m.get("dataset", {}).get("rows", 0) for m in later),
         "minutes": minutes,
@@ -73,20 +75,27 @@ def summarize(recipe: str, history: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def table(summaries: Sequence[dict[str, Any]], unit: str = "CPU") -> Table:
-    header, rows = cells(summaries, unit)
-    result = Table(title=f"{summaries[0]['score_name']} (%) per round, and what each recipe spent")
-    for name in header:
-        result.add_column(name, justify="left" if name == "recipe" else "right")
-    for row in rows:
-        result.add_row(*row)
-    return result
+def tables(summaries: Sequence[dict[str, Any]], unit: str = "CPU") -> list[Table]:
+    """The comparison, and the task's own results per round where it reports any, for the console."""
+    titled = [(f"{summaries[0]['score_name']} (%) per round, and what each recipe spent", cells(summaries, unit)),
+              ("results per round", result_cells(summaries))]
+    made = []
+    for title, (header, rows) in ((t, c) for t, c in titled if c[1]):
+        made.append(Table(title=title))
+        for name in header:
+            made[-1].add_column(name, justify="left" if name == "recipe" else "right")
+        for row in rows:
+            made[-1].add_row(*row)
+    return made
 
 
 def markdown(summaries: Sequence[dict[str, Any]], unit: str = "CPU") -> str:
-    header, rows = cells(summaries, unit)
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows]) + "\n"
+    parts = []
+    for header, rows in (cells(summaries, unit), result_cells(summaries)):
+        if rows:
+            lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+            parts.append("\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows]) + "\n")
+    return "\n".join(parts)
 
 
 def cells(summaries: Sequence[dict[str, Any]], unit: str) -> tuple[list[str], list[list[str]]]:
@@ -98,6 +107,18 @@ def cells(summaries: Sequence[dict[str, Any]], unit: str) -> tuple[list[str], li
              f"{s['gain']:+.1f}", str(s["tokens"]), str(s["rows"]), *(f"{s['minutes'][st]:.1f}" for st in STAGES),
              "-" if s["gain_per_minute"] is None else f"{s['gain_per_minute']:+.2f}"] for s in summaries]
     return header, rows
+
+
+def result_cells(summaries: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """One row per recipe and round of the task's own columns; no rows where the task reports none."""
+    names = list(dict.fromkeys(name for s in summaries for columns in s["results"] for name in columns))
+    rows = [[s["recipe"], str(r), *(_text(columns.get(name, "-")) for name in names)]
+            for s in summaries for r, columns in enumerate(s["results"])] if names else []
+    return ["recipe", "round", *names], rows
+
+
+def _text(value: Any) -> str:
+    return f"{value:.1f}" if isinstance(value, float) else str(value)
 
 
 def write(out: Path, summaries: Sequence[dict[str, Any]]) -> None:
