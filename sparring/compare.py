@@ -18,6 +18,7 @@ from rich.table import Table
 
 from sparring.errors import SparringError
 from sparring.recipes import RECIPES
+from sparring.report import percent_text
 
 STAGES = ("rollout", "build", "train", "eval")
 
@@ -110,15 +111,12 @@ def cells(summaries: Sequence[dict[str, Any]], unit: str) -> tuple[list[str], li
 
 
 def result_cells(summaries: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
-    """One row per recipe and round of the task's own columns; no rows where the task reports none."""
+    """One row per recipe and round of the task's own columns (accuracy per level, results against each
+    opponent), in % as the round table shows them; no rows where the task reports none."""
     names = list(dict.fromkeys(name for s in summaries for columns in s["results"] for name in columns))
-    rows = [[s["recipe"], str(r), *(_text(columns.get(name, "-")) for name in names)]
+    rows = [[s["recipe"], str(r), *(percent_text(columns.get(name)) or "-" for name in names)]
             for s in summaries for r, columns in enumerate(s["results"])] if names else []
     return ["recipe", "round", *names], rows
-
-
-def _text(value: Any) -> str:
-    return f"{value:.1f}" if isinstance(value, float) else str(value)
 
 
 def write(out: Path, summaries: Sequence[dict[str, Any]]) -> None:

@@ -36,7 +36,7 @@ def progress_bar(console: Console, description: str, total: int | None = None) -
         yield Tracker(progress, progress.add_task(description, total=total, note=""))
 
 
-def _pct(x: float | str | None) -> str:
+def percent_text(x: float | str | None) -> str:
     return "" if x is None else x if isinstance(x, str) else f"{100 * x:.1f}"
 
 
@@ -58,11 +58,11 @@ def rounds_table(history: Sequence[dict[str, Any]]) -> Table:
     for m in history:
         result, rollout, train, secs = m["eval"], m.get("rollout", {}), m.get("train", {}), m["seconds"]
         table.add_row(
-            str(m["round"]), *(_pct(result["columns"].get(name)) for name in columns),
+            str(m["round"]), *(percent_text(result["columns"].get(name)) for name in columns),
             *([f"{result['rating']['ordinal']:.1f}" if result.get("rating") else "-"] if rated else []),
-            _pct(result["score"]),
+            percent_text(result["score"]),
             *([",".join(f"L{lv}" for lv in rollout.get("levels", [])) or "-"] if levels else []),
-            _pct(rollout.get("pass_rate")), str(rollout.get("failed", 0) + result.get("failed", 0)),
+            percent_text(rollout.get("pass_rate")), str(rollout.get("failed", 0) + result.get("failed", 0)),
             str(m.get("dataset", {}).get("rows", "-")),
             f"{train['losses'][0]:.2f}→{train['losses'][-1]:.2f}" if train.get("losses") else "-",
             "/".join(f"{secs[s]:.0f}" if s in secs else "-" for s in ("rollout", "train", "eval")),

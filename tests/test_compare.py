@@ -12,7 +12,7 @@ def _round(r, score, columns=None, tokens=0, rows=0, seconds=None):
 
 
 def _game(recipe, wins):
-    return summarize(recipe, [_round(r, w / 100, {"vs random-legal w/d/l %": f"{w}/0/{100 - w}", "illegal %": 2.5},
+    return summarize(recipe, [_round(r, w / 100, {"vs random-legal w/d/l %": f"{w}/0/{100 - w}", "illegal %": 0.025},
                                      tokens=100 * r, rows=10 * r,
                                      seconds={"rollout": 60.0, "build": 6.0, "train": 114.0, "eval": 60.0})
                              for r, w in enumerate(wins)])
