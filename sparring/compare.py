@@ -78,15 +78,15 @@ def summarize(recipe: str, history: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 def tables(summaries: Sequence[dict[str, Any]], unit: str = "CPU") -> list[Table]:
     """The comparison, and the task's own results per round where it reports any, for the console."""
-    titled = [(f"{summaries[0]['score_name']} (%) per round, and what each recipe spent", cells(summaries, unit)),
-              ("results per round", result_cells(summaries))]
     made = []
-    for title, (header, rows) in ((t, c) for t, c in titled if c[1]):
-        made.append(Table(title=title))
-        for name in header:
-            made[-1].add_column(name, justify="left" if name == "recipe" else "right")
-        for row in rows:
-            made[-1].add_row(*row)
+    for title, (header, rows) in ((f"{summaries[0]['score_name']} (%) per round, and what each recipe spent",
+                                   cells(summaries, unit)), ("results per round", result_cells(summaries))):
+        if rows:
+            made.append(Table(title=title))
+            for name in header:
+                made[-1].add_column(name, justify="left" if name == "recipe" else "right")
+            for row in rows:
+                made[-1].add_row(*row)
     return made
 
 

@@ -2,8 +2,9 @@
 
 A reference run plays to the end uninterrupted, and its events.jsonl gives each stage's duration.
 Then victim runs of the same config are killed with SIGKILL: each kill point is a stage (round,
-name) and a fraction of that stage's reference duration, drawn from a seeded generator; the harness
-waits for the victim to log the stage's start, sleeps that fraction, and kills it. Several kill
+name), every stage once before any twice, and a fraction of that stage's reference duration, drawn
+from a seeded generator; the harness waits for the victim to log the stage's start, sleeps that
+fraction, and kills it. Several kill
 points follow one another on one victim (each after a `--resume`), in timeline order; the last
 resume runs to the end. Then the victim must equal the reference: the same episodes (none lost,
 none doubled) with the same completions and rewards, the same training rows, checkpoints that load
@@ -151,20 +152,23 @@ def kill_and_resume(workdir: Path, settings: list[str], kill_points: int, seed: 
     durations = stage_durations(reference)
     timeline = list(durations)  # stages in the order they ran
     report = KillReport()
+    # Stages to aim at: every stage once, in seeded order, before any stage is drawn again.
+    queue = rng.sample(range(len(timeline)), len(timeline))
     while len(report.landed) < kill_points:
         if report.victims >= 3 * kill_points:
             raise RuntimeError(f"only {len(report.landed)} of {kill_points} kill points landed in {report.victims} runs")
         victim, log = workdir / f"victim-{report.victims}", workdir / f"victim-{report.victims}.log"
         report.victims += 1
         n = min(per_victim, kill_points - len(report.landed))
-        plan = sorted(rng.randrange(len(timeline)) for _ in range(n))  # timeline order; a stage may repeat
+        plan = sorted(queue.pop(0) if queue else rng.randrange(len(timeline)) for _ in range(n))  # timeline order
         started = False
-        for index in plan:
+        for i, index in enumerate(plan):
             target = timeline[index]
             landed = _kill_at(victim, settings, started, target, rng.random() * durations[target], log, timeout)
             started = started or (victim / "config.toml").exists()
             if landed is None:  # the victim had passed the point (it was killed just after the stage) and finished
                 report.missed += 1
+                queue[:0] = plan[i + 1:]  # the next victim aims at the stages this one had left
                 break
             report.landed.append(landed)
         if not _complete(victim, reference):
