@@ -76,27 +76,29 @@ def summarize(recipe: str, history: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def sections(summaries: Sequence[dict[str, Any]], unit: str) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(title, column names, rows) of each table the comparison shows: what each recipe gained and
+    spent, and the task's own results per round where it reports any."""
+    made = [(f"{summaries[0]['score_name']} (%) per round, and what each recipe spent", *cells(summaries, unit)),
+            ("results per round", *result_cells(summaries))]
+    return [section for section in made if section[2]]
+
+
 def tables(summaries: Sequence[dict[str, Any]], unit: str = "CPU") -> list[Table]:
-    """The comparison, and the task's own results per round where it reports any, for the console."""
     made = []
-    for title, (header, rows) in ((f"{summaries[0]['score_name']} (%) per round, and what each recipe spent",
-                                   cells(summaries, unit)), ("results per round", result_cells(summaries))):
-        if rows:
-            made.append(Table(title=title))
-            for name in header:
-                made[-1].add_column(name, justify="left" if name == "recipe" else "right")
-            for row in rows:
-                made[-1].add_row(*row)
+    for title, header, rows in sections(summaries, unit):
+        made.append(Table(title=title))
+        for name in header:
+            made[-1].add_column(name, justify="left" if name == "recipe" else "right")
+        for row in rows:
+            made[-1].add_row(*row)
     return made
 
 
 def markdown(summaries: Sequence[dict[str, Any]], unit: str = "CPU") -> str:
-    parts = []
-    for header, rows in (cells(summaries, unit), result_cells(summaries)):
-        if rows:
-            lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-            parts.append("\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows]) + "\n")
-    return "\n".join(parts)
+    return "\n".join("\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+                                 *("| " + " | ".join(row) + " |" for row in rows)]) + "\n"
+                     for _, header, rows in sections(summaries, unit))
 
 
 def cells(summaries: Sequence[dict[str, Any]], unit: str) -> tuple[list[str], list[list[str]]]:

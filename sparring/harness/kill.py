@@ -4,11 +4,11 @@ A reference run plays to the end uninterrupted, and its events.jsonl gives each 
 Then victim runs of the same config are killed with SIGKILL: each kill point is a stage (round,
 name), every stage once before any twice, and a fraction of that stage's reference duration, drawn
 from a seeded generator; the harness waits for the victim to log the stage's start, sleeps that
-fraction, and kills it. Several kill
-points follow one another on one victim (each after a `--resume`), in timeline order; the last
-resume runs to the end. Then the victim must equal the reference: the same episodes (none lost,
-none doubled) with the same completions and rewards, the same training rows, checkpoints that load
-and hash the same, and complete metrics with the same values.
+fraction, and kills it. Several kill points follow one another on one victim (each after a
+`--resume`), in timeline order; the last resume runs to the end. Then the victim must equal the
+reference: the same episodes (none lost, none doubled) with the same completions and rewards, the
+same training rows, checkpoints that load and hash the same, and complete metrics with the same
+values.
 """
 
 from __future__ import annotations
