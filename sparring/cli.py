@@ -1,4 +1,5 @@
-"""The `sparring` command: run rounds, list environments, evaluate a checkpoint, show a run's league."""
+"""The `sparring` command: run rounds, compare recipes, list environments, evaluate a checkpoint, show a
+run's league, write a run's report."""
 
 from __future__ import annotations
 
@@ -171,7 +172,7 @@ def eval_(
         _quiet_libraries()
         from sparring.evaluate import evaluate, heldout_set
         from sparring.models import load_backend
-        from sparring.report import progress_bar
+        from sparring.report.console import progress_bar
 
         backend = load_backend("transformers", checkpoint, batch_size=batch_size, dtype=dtype)
         heldout = heldout_set(env, chosen or None, n)
@@ -216,6 +217,19 @@ def league(run_dir: Path = typer.Argument(..., help="a run directory (runs/<name
                           *("/".join(map(str, row["vs"][o])) if o in row["vs"] else "" for o in opponents))
         # a log or a pipe gets the table at full width, never with its results cut
         (console if console.is_terminal else Console(width=max(120, 60 + 14 * len(opponents)))).print(table)
+
+
+@app.command()
+def report(run_dir: Path = typer.Argument(..., help="a run directory (runs/<name>-<time>)"),
+           out: Optional[Path] = typer.Option(None, help="where to write it [default: RUN_DIR/report.html]")) -> None:
+    """Write a run's report.html: plots per round, alarms and sample episodes, in one file that opens offline."""
+    with _user_errors():
+        from sparring.report.html import html_report
+
+        if not run_dir.is_dir():
+            raise SparringError(f"{str(run_dir)!r} is not a directory; give a run directory (runs/<name>-<time>)")
+        path = html_report(run_dir, out)
+        console.print(f"wrote {escape(str(path))}")
 
 
 if __name__ == "__main__":

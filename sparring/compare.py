@@ -18,7 +18,7 @@ from rich.table import Table
 
 from sparring.errors import SparringError
 from sparring.recipes import RECIPES
-from sparring.report import percent_text
+from sparring.report.console import percent_text
 
 STAGES = ("rollout", "build", "train", "eval")
 

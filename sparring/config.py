@@ -11,6 +11,9 @@ import tomli_w
 import tomllib
 from pydantic import BaseModel, Field, ValidationError, create_model, model_validator
 
+from sparring.alarms import AlarmsConfig
+from sparring.balance import BalanceConfig
+from sparring.curate import CurateConfig
 from sparring.errors import ConfigError
 from sparring.files import write_atomically
 from sparring.models.paths import DEFAULT_MODEL
@@ -96,7 +99,7 @@ class RunConfig(Section):
     """The core of a run's config. Each registered recipe adds its own section (`[rest_em]`, ...),
     validated by the config class it registered: see `config_class`."""
 
-    shapes_by_key = {"name": None, "rounds": None}
+    shapes_by_key = {"name": None, "rounds": None, "promote": "rollout"}
 
     name: str = Field("run", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=100,
                       description="the run directory's name before its time stamp: letters, digits, . _ -")
@@ -107,11 +110,17 @@ class RunConfig(Section):
     recipe: str = "rest-em"
     task: str = Field("auto", description="what rounds play and how checkpoints are judged; auto: solo for a "
                                           "one-seat env, games for more seats")
+    promote: Literal["always", "if-better"] = Field("always", description=(
+        "if-better: a round whose checkpoint scores below its parent's is kept on record, and the next "
+        "round starts from the parent"))
     backend: BackendConfig = Field(default_factory=BackendConfig)
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     matches: MatchesConfig = Field(default_factory=MatchesConfig)
+    curate: CurateConfig = Field(default_factory=CurateConfig)
+    balance: BalanceConfig = Field(default_factory=BalanceConfig)
+    alarms: AlarmsConfig = Field(default_factory=AlarmsConfig)
 
 
 def config_class() -> type[RunConfig]:

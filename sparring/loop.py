@@ -1,9 +1,10 @@
-"""The round loop, top to bottom: rollout -> build -> train -> evaluate -> report, once per round.
+"""The round loop, top to bottom: [probe ->] rollout -> curate -> build -> train -> evaluate -> report.
 
-Round 0 evaluates the base model. Round r >= 1 samples with round r-1's model, keeps the verified
-samples, fine-tunes, and evaluates the result. Every stage's output lands in the run directory as
-soon as it exists, so `--resume` continues from the first incomplete stage and never repeats or
-loses a stored episode.
+Round 0 evaluates the base model. Round r >= 1 samples with the model round r-1 promoted (with
+`balance` on, at the temperature a probe chose), curates the samples (sparring/curate.py), builds
+the recipe's rows from what it kept, fine-tunes, evaluates, raises the round's alarms and writes
+report.html. Every stage's output lands in the run directory as soon as it exists, so `--resume`
+continues from the first incomplete stage and never repeats or loses a stored episode.
 """
 
 from __future__ import annotations
@@ -15,8 +16,12 @@ from datasets import Dataset
 from rich.console import Console
 from rich.markup import escape
 
+from sparring import balance, curate
+from sparring.alarms import alarms
+from sparring.balance import choose, probe_specs, round_balance
 from sparring.config import RunConfig
-from sparring.engine import EpisodeSpec, run_episodes
+from sparring.curate import CurateConfig, curate_round, mixed_rows
+from sparring.engine import EpisodeSpec, run_episodes, run_missing
 from sparring.envs import ENVS
 from sparring.errors import SparringError
 from sparring.files import save_atomically
@@ -28,11 +33,14 @@ from sparring.policies.checkpoints import Model, load_model
 from sparring.recipes import RECIPES, TrainResult
 from sparring.recipes.base import BuildContext
 from sparring.recipes.training import keep_weights
-from sparring.report import progress_bar, rounds_table
+from sparring.qdc import qdc_metrics
+from sparring.report.console import percent_text, progress_bar, rounds_table
+from sparring.report.html import html_report
 from sparring.rundir import RunDir, code_version
 from sparring.seeds import derive_seed
 from sparring.store import EpisodeStore
 from sparring.tasks import Task, make_task
+from sparring.tasks.solo import TRAIN_SEED_LIMIT
 from sparring.types import Episode, SamplingParams
 
 
@@ -49,6 +57,7 @@ def run(cfg: RunConfig, run_dir: RunDir, console: Console) -> list[dict[str, Any
     if history:
         console.print(rounds_table(history))
     run_id = run_dir.run_id
+    pass_line = {cfg.env: sum(ENVS.load(cfg.env).reward_range) / 2}  # a seat whose reward is above it passed
     loaded = None  # the latest model, loaded once per round
     for r in range(cfg.rounds + 1):
         if run_dir.is_complete(r):
@@ -57,37 +66,55 @@ def run(cfg: RunConfig, run_dir: RunDir, console: Console) -> list[dict[str, Any
         seconds: dict[str, float] = {}
         provenance = {"run_id": run_id, "round": r, "code_version": code_version()}
         metrics: dict[str, Any] = {"round": r}
+        parent, parent_score = None, None
         if r == 0:
             model = cfg.model
         else:
-            loaded = loaded or _load(cfg, model_of_round(cfg, run_dir, r - 1), dtype)
+            parent, parent_score = starting_point(cfg, run_dir, history[-1])
+            loaded = loaded or _load(cfg, parent, dtype)
             specs, chosen = task.plan(r, history)
+            temperature, round_cfg = cfg.rollout.temperature, recipe_cfg
+            if cfg.balance.enabled:
+                with run_dir.stage(r, "probe", seconds), progress_bar(console, "probe") as bar:
+                    metrics["probe"] = probe(cfg, r, specs, loaded, store, provenance, balance_thresholds(cfg, recipe_cfg),
+                                             pass_line, bar)
+                temperature = metrics["probe"]["temperature"]
+                if metrics["probe"]["threshold"] is not None:
+                    round_cfg = recipe_cfg.model_copy(update={"min_reward": metrics["probe"]["threshold"]})
             with run_dir.stage(r, "rollout", seconds):
-                episodes = rollout(cfg, r, specs, loaded, store, provenance, console, lambda player: _load(
+                episodes = rollout(cfg, r, specs, loaded, temperature, store, provenance, console, lambda player: _load(
                     cfg, model_of_round(cfg, run_dir, checkpoint_round(player)), dtype))
-            metrics["rollout"] = {**chosen, "planned": len(specs), **task.rollout_metrics(episodes),
+            metrics["rollout"] = {**chosen, "planned": len(specs), "temperature": temperature,
+                                  **task.rollout_metrics(episodes),
                                   **rollout_metrics(episodes, store.failures(r, "train"), seconds["rollout"])}
 
+            with run_dir.stage(r, "curate", seconds):
+                curated = curate_round(run_dir, r, episodes, cfg.curate, task.evaluation_texts(), pass_line)
+                metrics["curate"] = curated.counts()
+                metrics["qdc"] = qdc_metrics(episodes, pass_line, curated.ids("near_duplicate"))
+
             with run_dir.stage(r, "build", seconds):
-                rows = build_dataset(recipe, recipe_cfg, episodes, run_dir.dataset_path(r), BuildContext(
-                    r, loaded, previous_rows(run_dir, r)))
+                rows = build_dataset(recipe, round_cfg, curated.kept, run_dir.dataset_path(r), BuildContext(
+                    r, loaded, previous_rows(run_dir, r)), cfg.curate, derive_seed(cfg.seed, "mix", r))
             metrics["dataset"] = {"rows": len(rows), "problems": len({(x["env_id"], x["seed"]) for x in rows}),
-                                  **(recipe.counts(episodes, recipe_cfg) if recipe.counts else {})}
+                                  **(recipe.counts(curated.kept, round_cfg) if recipe.counts else {})}
+            metrics["balance"] = round_balance(episodes, rows, pass_line, cfg.balance.n_star)
             if not rows:
                 console.print(f"[yellow]warning:[/] round {r}: {recipe.name} kept no training row from "
-                              f"{len(episodes)} episodes (no verified sample, no pair, or no turn with a positive "
-                              "advantage), so the round trains on nothing and the next starts from the same model. "
-                              "More samples per problem, more problems, or easier levels give it something to learn.")
+                              f"{len(curated.kept)} curated episodes (no verified sample, no pair, or no turn with a "
+                              "positive advantage), so the round trains on nothing and the next starts from the same "
+                              "model. More samples per problem, more problems, or easier levels give it something "
+                              "to learn.")
 
             loaded = None  # the rollout model is done: free it before training loads its own copy
-            checkpoint, start = run_dir.checkpoint_path(r), model_of_round(cfg, run_dir, r - 1)
+            checkpoint = run_dir.checkpoint_path(r)
             if not checkpoint.exists():
                 with run_dir.stage(r, "train", {}), progress_bar(console, "train") as bar:
                     if rows:
-                        recipe.train(start, rows, recipe_cfg, checkpoint,
+                        recipe.train(parent, rows, round_cfg, checkpoint,
                                      seed=derive_seed(cfg.seed, "train", r, bits=32), progress=bar, dtype=dtype)
                     else:
-                        keep_weights(start, checkpoint)
+                        keep_weights(parent, checkpoint)
             trained = TrainResult.read(checkpoint)  # also when the checkpoint was found on resume
             seconds["train"] = trained.seconds
             metrics["train"] = {"losses": trained.losses, "steps": len(trained.losses), **trained.curves}
@@ -95,11 +122,29 @@ def run(cfg: RunConfig, run_dir: RunDir, console: Console) -> list[dict[str, Any
         loaded = loaded or _load(cfg, model, dtype)
         with run_dir.stage(r, "eval", seconds), progress_bar(console, "evaluate") as bar:
             metrics["eval"] = task.evaluate(loaded, store, provenance, bar)
-        metrics.update(model=model, seconds=seconds)
+        score = metrics["eval"]["score"]
+        promoted = parent is None or cfg.promote == "always" or score >= parent_score
+        if not promoted:
+            loaded = None  # the next round starts from the parent, not from this checkpoint
+            console.print(f"[yellow]not promoted:[/] round {r}'s checkpoint scores {percent_text(score)}, below its "
+                          f"parent's {percent_text(parent_score)}; round {r + 1} starts from the parent")
+        metrics.update(model=model, seconds=seconds, promoted=promoted, next_model=model if promoted else parent,
+                       next_score=score if promoted else parent_score)
+        metrics["alarms"] = alarms(history[-1] if history else None, metrics, cfg.alarms)
+        for alarm in metrics["alarms"]:
+            console.print(f"[yellow]alarm:[/] {escape(alarm)}")
         run_dir.write_metrics(r, metrics)
         history.append(metrics)
         console.print(rounds_table(history))
+        write_report(run_dir, console)
     return history
+
+
+def starting_point(cfg: RunConfig, run_dir: RunDir, previous: dict[str, Any]) -> tuple[str, float | None]:
+    """The model a round starts from and its held-out score: the previous round's checkpoint, or
+    (`promote = "if-better"`) the model before it where the checkpoint scored below it."""
+    return (previous.get("next_model", model_of_round(cfg, run_dir, previous["round"])),  # older runs: always promoted
+            previous.get("next_score", previous["eval"]["score"]))
 
 
 def start_run(config: Path | None, out: Path | None, overrides: list[str], resume: bool) -> tuple[RunConfig, RunDir, str]:
@@ -141,6 +186,8 @@ def check_run_config(cfg: RunConfig) -> Task:
     task.check()
     if recipe.check is not None:
         recipe.check(cfg)
+    curate.check(cfg, recipe)
+    balance.check(cfg, getattr(cfg, recipe.config_key))
     return task
 
 
@@ -152,15 +199,15 @@ def _load(cfg: RunConfig, model: str, dtype: str) -> Model:
     return load_model(cfg.backend.name, model, dtype=dtype, batch_size=cfg.backend.batch_size)
 
 
-def rollout(cfg: RunConfig, r: int, specs: list[EpisodeSpec], model: Model, store: EpisodeStore, provenance, console,
-            load_player: Callable[[str], Model]) -> list[Episode]:
+def rollout(cfg: RunConfig, r: int, specs: list[EpisodeSpec], model: Model, temperature: float, store: EpisodeStore,
+            provenance, console, load_player: Callable[[str], Model]) -> list[Episode]:
     """Play the round's missing episodes: `model` in the trained seats, past checkpoints of the league
     (`load_player(name)`) and scripted players in the others; every episode of the round, stored."""
     played = store.episodes(r, "train")
     done = {e.id for e in played}
     todo = [s for s in specs if s.id not in done]
     rc = cfg.rollout
-    sampling = SamplingParams(temperature=rc.temperature, top_k=rc.top_k, top_p=rc.top_p, max_new_tokens=rc.max_new_tokens)
+    sampling = SamplingParams(temperature=temperature, top_k=rc.top_k, top_p=rc.top_p, max_new_tokens=rc.max_new_tokens)
     spent = sum(len(t.completion.token_ids) for e in played for t in e.turns)
     with progress_bar(console, "rollout", len(specs)) as bar:
         bar.advance(len(specs) - len(todo))
@@ -201,12 +248,47 @@ def previous_rows(run_dir: RunDir, r: int) -> list[dict[str, Any]]:
     return Dataset.from_parquet(str(path)).to_list() if r > 1 and path.exists() else []
 
 
-def build_dataset(recipe, recipe_cfg, episodes, path, context: BuildContext) -> list[dict[str, Any]]:
+def build_dataset(recipe, recipe_cfg, episodes, path, context: BuildContext, curate_cfg: CurateConfig,
+                  mix_seed: int) -> list[dict[str, Any]]:
     if path.exists():
         return Dataset.from_parquet(str(path)).to_list()
     rows = recipe.build(episodes, recipe_cfg)
+    if rows and curate_cfg.mix_fraction:
+        rows = mixed_rows(rows, episodes, curate_cfg, mix_seed)
     if rows and recipe.with_reference:
         rows = recipe.with_reference(rows, recipe_cfg, context)
     if rows:
         save_atomically(path, lambda tmp: Dataset.from_list(rows).to_parquet(str(tmp)))
     return rows
+
+
+def balance_thresholds(cfg: RunConfig, recipe_cfg) -> list[float | None]:
+    """The selection thresholds the balance probe scores: the configured grid, else the recipe's own
+    `min_reward`, else None (the samples that pass are the selected)."""
+    return cfg.balance.thresholds or [getattr(recipe_cfg, "min_reward", None)]
+
+
+def probe(cfg: RunConfig, r: int, specs: list[EpisodeSpec], model: Model, store: EpisodeStore, provenance,
+          thresholds: list[float | None], pass_line: dict[str, float], progress) -> dict[str, Any]:
+    """B-STaR's probe (sparring/balance.py): a dev slice of the round's plan played at every temperature
+    of the grid within the probe budget; the temperature and threshold of the best balance."""
+    bc, rc = cfg.balance, cfg.rollout
+    problems = max(1, bc.probe_episodes // (len(bc.temperatures) * rc.samples_per_problem))
+    probed = {}
+    progress.start(problems * rc.samples_per_problem * len(bc.temperatures))
+    for i, temperature in enumerate(bc.temperatures):
+        dev = probe_specs(specs, r, i, problems, lambda p: derive_seed(cfg.seed, "probe", r, p) % TRAIN_SEED_LIMIT)
+        sampling = SamplingParams(temperature=temperature, top_k=rc.top_k, top_p=rc.top_p,
+                                  max_new_tokens=rc.max_new_tokens)
+        probed[temperature] = run_missing(dev, {TRAINED: model.policy(sampling)}, provenance, store, "probe",
+                                          on_finished=progress, seed=derive_seed(cfg.seed, "probe", r, i),
+                                          max_in_flight=rc.max_in_flight, max_turns=rc.max_turns)
+    return {"problems": problems, **choose(probed, thresholds, pass_line, bc.n_star)}
+
+
+def write_report(run_dir: RunDir, console: Console) -> None:
+    """report.html after every round; a report that fails to render warns and never stops the run."""
+    try:
+        html_report(run_dir)
+    except Exception as e:  # the report is a view of the run; the run's data is already stored
+        console.print(f"[yellow]warning:[/] report.html was not written: {escape(f'{type(e).__name__}: {e}')}")

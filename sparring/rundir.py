@@ -171,9 +171,11 @@ class RunDir:
                                 "from its stored episodes and checkpoint") from None
 
     def stored_stages(self) -> set[str]:
-        """The stages that have stored work in this run: 'rollout', 'build', 'train', 'eval'."""
-        stages = {stage for stage, name in (("rollout", "train"), ("eval", "eval")) if self.store.has_stage(name)}
-        if any(self.root.glob("rounds/*/dataset.parquet")):
+        """The stages that have stored work in this run: 'rollout' (probe included), 'build' (curate
+        included), 'train', 'eval'."""
+        stages = {stage for stage, name in (("rollout", "train"), ("rollout", "probe"), ("eval", "eval"))
+                  if self.store.has_stage(name)}
+        if any(self.root.glob("rounds/*/dataset.parquet")) or any(self.root.glob("rounds/*/curate.json")):
             stages.add("build")
         if any(self.root.glob("rounds/*/checkpoint")):
             stages.add("train")

@@ -40,7 +40,12 @@ def test_rounds_fill_the_run_directory(tmp_path, tiny_model):
         AutoModelForCausalLM.from_pretrained(run_dir.checkpoint_path(r))
         metrics = json.loads(run_dir.metrics_path(r).read_text())
         assert metrics["dataset"]["rows"] == 12 and metrics["train"]["steps"] == 3
-        assert set(metrics["seconds"]) == {"rollout", "build", "train", "eval"}
+        assert set(metrics["seconds"]) == {"rollout", "curate", "build", "train", "eval"}
+        assert metrics["curate"] == {"kept": 12, "dropped": {}}
+        assert metrics["qdc"]["arithmetic-v0"]["diversity"]["vendi"] >= 1 and metrics["alarms"] == []
+        assert metrics["balance"]["queries"] == 6 and metrics["balance"]["pass_at_k"] == 0
+        assert metrics["promoted"] and metrics["next_model"] == str(run_dir.checkpoint_path(r))
+    assert "plot-heldout" in (root / "report.html").read_text()
     assert set(history[0]["eval"]["accuracy_by_level"]) == {"1", "2"}
     store = EpisodeStore(run_dir.episodes_path)
     assert store.count() == 3 * 6 + 2 * 12  # eval every round, rollout in rounds 1 and 2

@@ -52,6 +52,8 @@ class Recipe:
     # Adds to the built rows what needs the round's starting model: reference log-probabilities (DPO, SPIN).
     # Stored with the rows, so a resumed round does not recompute them.
     with_reference: Callable[[list[dict[str, Any]], Any, BuildContext], list[dict[str, Any]]] | None = None
+    # Its rows are SFT rows (prompt, completion) that reference rows may join (curate.mix_fraction).
+    takes_mixed_rows: bool = False
 
 
 @dataclass(frozen=True)

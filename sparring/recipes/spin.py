@@ -11,20 +11,19 @@ beta changes over rounds: their iterations 0-3 ran at 5e-7, 5e-7, 1e-7, 1e-7 wit
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
 from pydantic import Field
 
-from sparring.envs import ENVS, make_env
+from sparring.envs import ENVS
 from sparring.errors import SparringError
 from sparring.policies import TRAINED
 from sparring.recipes import dpo
 from sparring.recipes.base import BuildContext, Recipe, TrainResult, episode_provenance
 from sparring.recipes.training import PreferenceSettings, train_dpo
+from sparring.references import env_reference, load_references
 from sparring.types import Episode, Message, id_order
 
 SECTION = "spin"
@@ -49,34 +48,12 @@ def schedule(values: list[float], r: int) -> float:
     return values[min(r, len(values)) - 1]
 
 
-@lru_cache(maxsize=4)
-def load_references(path: str) -> dict[str, str]:
-    """{prompt: answer} from a JSONL or Parquet file of rows with "prompt" and "answer" (text)."""
-    from datasets import Dataset
-
-    file = Path(path)
-    if not file.is_file():
-        raise SparringError(f"spin.references: no file {path}")
-    try:
-        rows = (Dataset.from_parquet(str(file)).to_list() if file.suffix == ".parquet"
-                else [json.loads(line) for line in file.read_text().splitlines() if line.strip()])
-    except (ValueError, OSError) as e:
-        raise SparringError(f"spin.references: {path} is neither JSONL nor Parquet of prompt/answer rows ({e})") from e
-    bad = next((i for i, row in enumerate(rows) if not isinstance(row, dict)
-                or not isinstance(row.get("prompt"), str) or not isinstance(row.get("answer"), str)), None)
-    if bad is not None:
-        raise SparringError(f"spin.references: row {bad + 1} of {path} needs text 'prompt' and 'answer' fields")
-    return {row["prompt"].strip(): row["answer"] for row in rows}
-
-
 def reference_answer(e: Episode, prompt: tuple[Message, ...], cfg: SPINSettings) -> str | None:
     """The dataset's answer to the prompt's last user message, else the env's reference solution."""
     if cfg.references:
         asked = next((m.content for m in reversed(prompt) if m.role == "user"), "")
-        return load_references(cfg.references).get(asked.strip())
-    env = make_env(e.env_id, **({"level": e.info["level"]} if e.info.get("level") is not None else {}))
-    env.reset(e.seed)
-    return env.reference_solution()
+        return load_references(cfg.references, "spin.references").get(asked.strip())
+    return env_reference(e)
 
 
 def spin_pairs(episodes: Sequence[Episode], cfg: SPINSettings) -> tuple[list[dict[str, Any]], dict[str, int]]:
@@ -132,7 +109,7 @@ def train(base_model: str, rows: list[dict[str, Any]], cfg: SPINSettings, out: P
 def check(cfg) -> None:
     """Reference answers must exist before anything is generated."""
     if cfg.spin.references:
-        load_references(cfg.spin.references)
+        load_references(cfg.spin.references, "spin.references")
     elif not hasattr(ENVS.load(cfg.env), "reference_solution"):
         raise SparringError(f"spin needs reference answers: {cfg.env} has no reference_solution(); give a JSONL or "
                             "Parquet file of prompt/answer rows as spin.references, or use an env that has one "

@@ -26,6 +26,9 @@ class Task(Protocol):
     def rollout_metrics(self, episodes) -> dict[str, Any]:
         """The task's own measures of a rollout (beside the engine's)."""
 
+    def evaluation_texts(self) -> list[str]:
+        """The texts of the evaluation set that training data must not contain (decontamination)."""
+
     def evaluate(self, model, store, provenance: dict[str, Any], progress=None) -> dict[str, Any]:
         """Judge a loaded checkpoint (a policies.checkpoints.Model) (advancing `progress`, a report.Tracker, per episode); the result holds
         "score" and "score_name", the task's headline number."""

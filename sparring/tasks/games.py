@@ -86,6 +86,9 @@ class GameTask:
         return specs, {"self_play_games": self_play, "past_games": against_past,
                        "anchor_games": games - self_play - against_past}
 
+    def evaluation_texts(self) -> list[str]:
+        return []  # judged by playing fresh games, not by a fixed set of texts
+
     def rollout_metrics(self, episodes: Sequence[Episode]) -> dict[str, Any]:
         return {"illegal_rate": illegal_rate(episodes)}
 

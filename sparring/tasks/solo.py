@@ -72,6 +72,9 @@ class SoloTask:
     def rollout_metrics(self, episodes) -> dict[str, Any]:
         return {"pass_rate_by_level": {str(k): v for k, v in pass_rates_by_level(episodes).items()}}
 
+    def evaluation_texts(self) -> list[str]:
+        return [item["prompt"] for item in self.heldout]
+
     def evaluate(self, model: Model, store: EpisodeStore, provenance: dict[str, Any],
                  progress=None) -> dict[str, Any]:
         """Greedy accuracy on the held-out set; "score" is the mean over levels."""

@@ -9,7 +9,8 @@ from sparring.envs import make_env
 from sparring.errors import SparringError
 from sparring.policies.checkpoints import load_model
 from sparring.recipes.base import BuildContext
-from sparring.recipes.spin import SPINSettings, check, load_references, schedule, spin_pairs, train, with_reference
+from sparring.references import load_references
+from sparring.recipes.spin import SPINSettings, check, schedule, spin_pairs, train, with_reference
 from sparring.types import Completion, Episode, Turn
 
 
@@ -48,7 +49,7 @@ def test_a_user_dataset_gives_the_reference_answers_by_prompt(tmp_path):
     assert counts["no_reference"] == 1
     from datasets import Dataset
     Dataset.from_list([{"prompt": asked, "answer": "Answer: 43"}]).to_parquet(str(tmp_path / "refs.parquet"))
-    assert load_references(str(tmp_path / "refs.parquet")) == {asked: "Answer: 43"}
+    assert load_references(str(tmp_path / "refs.parquet"), "spin.references") == {asked: "Answer: 43"}
 
 
 def test_bad_reference_files_and_envs_without_references_fail_before_any_generation(tmp_path):
