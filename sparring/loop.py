@@ -91,7 +91,8 @@ def run(cfg: RunConfig, run_dir: RunDir, console: Console) -> list[dict[str, Any
             with run_dir.stage(r, "curate", seconds):
                 curated = curate_round(run_dir, r, episodes, cfg.curate, task.evaluation_texts(), pass_line)
                 metrics["curate"] = curated.counts()
-                metrics["qdc"] = qdc_metrics(episodes, pass_line, curated.ids("near_duplicate"))
+                readable = [e for e in episodes if e.id not in curated.ids("error")]  # a filter failed on the others
+                metrics["qdc"] = qdc_metrics(readable, pass_line, curated.ids("near_duplicate"))
 
             with run_dir.stage(r, "build", seconds):
                 rows = build_dataset(recipe, round_cfg, curated.kept, run_dir.dataset_path(r), BuildContext(
@@ -289,6 +290,6 @@ def probe(cfg: RunConfig, r: int, specs: list[EpisodeSpec], model: Model, store:
 def write_report(run_dir: RunDir, console: Console) -> None:
     """report.html after every round; a report that fails to render warns and never stops the run."""
     try:
-        html_report(run_dir)
+        html_report(run_dir.root)
     except Exception as e:  # the report is a view of the run; the run's data is already stored
         console.print(f"[yellow]warning:[/] report.html was not written: {escape(f'{type(e).__name__}: {e}')}")

@@ -23,9 +23,9 @@ from sparring.types import Episode
 SAMPLES = 3  # best, worst and random episodes shown per round
 
 
-def html_report(run_dir, out: Path | None = None) -> Path:
-    """Write `out` (default: report.html in the run directory) and return its path."""
-    root = Path(getattr(run_dir, "root", run_dir))
+def html_report(root: Path, out: Path | None = None) -> Path:
+    """Write `out` (default: report.html in the run directory `root`) and return its path."""
+    root = Path(root)
     out = out or root / "report.html"
     rounds, missing = read_rounds(root)
     sections = [
