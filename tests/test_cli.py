@@ -33,6 +33,9 @@ def test_envs_lists_the_registry():
     (["compare", "--recipes", "rest-em,rest-em"], "names a recipe twice"),
     (["compare", "--recipes", "spin", "--set", "env=tictactoe-v1"], "tictactoe-v1 has no reference_solution()"),
     (["compare", "--recipes", "rest-em", "--resume"], "--resume needs --out"),
+    (["run", "--set", "curate.select='shortst'"], "Did you mean 'shortest'"),
+    (["run", "--set", "recipe='dpo'", "--set", "balance.thresholds=[0.5]"], "dpo selects by no reward threshold"),
+    (["report", "no-such-run"], "'no-such-run' is not a directory"),
 ])
 def test_bad_input_is_a_clear_error(args, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

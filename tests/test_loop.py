@@ -293,3 +293,36 @@ def test_dpo_trains_on_pairs_and_spin_on_reference_answers_through_the_loop(tmp_
         assert history[2]["train"]["steps"] > 0 and len(history[2]["train"]["rewards/margins"]) == history[2]["train"]["steps"]
         assert history[2]["dataset"]["pairs"] == len([r for r in rows if r["round"] == 2])
     assert {r["round"] for r in rows} == {1, 2}  # spin's round 2 mixes round 1's pairs in
+
+
+def test_a_worse_checkpoint_is_recorded_and_the_next_round_starts_from_its_parent(tmp_path, tiny_model, monkeypatch):
+    from sparring.tasks.solo import SoloTask
+
+    scores = iter([0.5, 0.3, 0.6])  # round 1 falls below the base model, round 2 rises above it
+
+    def evaluate(self, model, store, provenance, progress=None):
+        return {"score": next(scores), "score_name": "held-out accuracy", "columns": {}, "failed": 0}
+
+    monkeypatch.setattr(SoloTask, "evaluate", evaluate)
+    cfg, run_dir = _run(tmp_path, tiny_model, ["promote='if-better'"])
+    history = loop.run(cfg, run_dir, Console(quiet=True))
+    assert [m["promoted"] for m in history] == [True, False, True]
+    assert history[1]["model"] == str(run_dir.checkpoint_path(1)) and history[1]["next_model"] == tiny_model
+    assert history[1]["alarms"] == ["round 1: the held-out accuracy fell: 50.0 -> 30.0"]
+    sampled_by = {e.provenance["policies"]["policy"]["model_id"] for e in run_dir.store.episodes(2, "train")}
+    assert sampled_by == {tiny_model}  # round 2 sampled with the base model, not round 1's checkpoint
+    assert history[2]["next_model"] == str(run_dir.checkpoint_path(2)) and history[2]["next_score"] == 0.6
+
+
+def test_balance_mode_probes_every_temperature_and_samples_at_the_chosen_one(tmp_path, tiny_model):
+    cfg, run_dir = _run(tmp_path, tiny_model, ["rounds=1", "balance.enabled=true", "balance.temperatures=[1.2, 0.4]",
+                                               "balance.probe_episodes=8", "balance.thresholds=[0.0, 0.5]"])
+    history = loop.run(cfg, run_dir, Console(quiet=True))
+    probe = history[1]["probe"]
+    assert probe["problems"] == 2 and len(probe["grid"]) == 4  # 8 episodes / (2 temperatures x 2 samples)
+    probed = run_dir.store.episodes(1, "probe")
+    assert len(probed) == 8 and not {e.seed for e in probed} & {e.seed for e in run_dir.store.episodes(1, "train")}
+    # the tiny model is never right: every balance is 0, and the first of the grid wins
+    assert (probe["temperature"], probe["threshold"]) == (1.2, 0.0) and history[1]["rollout"]["temperature"] == 1.2
+    assert {e.provenance["policies"]["policy"]["sampling"]["temperature"] for e in run_dir.store.episodes(1, "train")} == {1.2}
+    assert "probe" in history[1]["seconds"]
