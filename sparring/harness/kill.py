@@ -207,8 +207,8 @@ def _compare(victim: Path, reference: Path, report: KillReport) -> None:
     differences += [f"{victim.name}: extra episode {i}" for i in sorted(set(mine["played"]) - set(theirs["played"]))]
     for round_dir in sorted((reference / "rounds").iterdir()):
         r, mine_dir = round_dir.name, victim / "rounds" / round_dir.name
-        ours, ref = _results(json.loads((mine_dir / "metrics.json").read_text())), _results(
-            json.loads((round_dir / "metrics.json").read_text()))
+        ours, ref = (_results(json.loads((run / "rounds" / r / "metrics.json").read_text()), run)
+                     for run in (victim, reference))
         if ours != ref:
             differences.append(f"{victim.name}: round {r} metrics differ: {ours} vs {ref}")
         if (round_dir / "dataset.parquet").exists():
@@ -234,8 +234,11 @@ def _rows(path: Path) -> list[dict[str, Any]]:
             for row in Dataset.from_parquet(str(path)).to_list()]
 
 
-def _results(metrics: dict[str, Any]) -> Any:
-    """`metrics` without what measures speed (different in every run) or names the run's directory."""
+def _results(metrics: Any, run: Path) -> Any:
+    """`metrics` without what measures speed (different in every run), with the run's own paths
+    (its checkpoints) written relative to it."""
     if isinstance(metrics, dict):
-        return {k: _results(v) for k, v in metrics.items() if k not in TIMING_KEYS and k != "model"}
-    return metrics
+        return {k: _results(v, run) for k, v in metrics.items() if k not in TIMING_KEYS}
+    if isinstance(metrics, list):
+        return [_results(v, run) for v in metrics]
+    return metrics.replace(str(run), "<run>") if isinstance(metrics, str) else metrics
