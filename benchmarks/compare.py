@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sparring.cli import _quiet_libraries
-from sparring.compare import compare, device_unit, tables
+from sparring.compare import compare, device_unit, recipe_runs, tables
 from sparring.rundir import RunDir
 
 
@@ -41,7 +41,8 @@ def main() -> None:
     recipes = args.recipes.split(",")
     out = args.out or Path("runs") / f"compare-bench-{datetime.now():%Y%m%d-%H%M%S}"
     started = time.time()
-    summaries = compare(args.config, recipes, out, args.overrides, args.budget_tokens,
+    budget = [f"rollout.max_tokens_per_round={args.budget_tokens}"] if args.budget_tokens is not None else []
+    summaries = compare(args.config, recipe_runs(recipes), out, [*args.overrides, *budget],
                         resume=any((out / r / "config.toml").exists() for r in recipes), console=console)
     console.print(*tables(summaries, device_unit()))
     curves = Table(title="what each round trained on and how training went (first→last step)")

@@ -120,10 +120,13 @@ def compare(
             raise SparringError("--recipes names no recipe")
         if out is None:
             out = Path("runs") / f"compare-{load_config(config, list(overrides)).name}-{datetime.now():%Y%m%d-%H%M%S}"
+        runs = comparing.recipe_runs(names)
+        budget = [f"rollout.max_tokens_per_round={budget_tokens}"] if budget_tokens is not None else []
         _quiet_libraries()
-        summaries = comparing.compare(config, names, out, overrides, budget_tokens, resume, console)
+        summaries = comparing.compare(config, runs, out, [*overrides, *budget], resume, console)
     unit = comparing.device_unit()
-    console.print(*comparing.tables(summaries, unit))
+    # a log or a pipe gets the tables at full width, never with a column cut
+    (console if console.is_terminal else Console(width=200)).print(*comparing.tables(summaries, unit))
     console.print(f"written: {out / 'compare.json'}, {out / 'compare.md'}")
 
 

@@ -1,17 +1,17 @@
-"""`sparring compare`: several recipes from the same base model and generation budget, side by side.
+"""`sparring compare`: several runs from the same base model and generation budget, side by side.
 
-Each recipe runs as an ordinary run directory, `<out>/<recipe>/`, from the same config with only
-`recipe` changed (and, with a token budget, `rollout.max_tokens_per_round`, counted by the engine),
-so each one resumes on its own. The comparison is then read from their metrics: held-out result per
-round, tokens generated, training rows, minutes per stage, and gain per minute; it is written as
-`compare.json` and `compare.md` beside them.
+Each run is an ordinary run directory, `<out>/<name>/`, made from the same config and overrides plus
+its own (for `sparring compare --recipes`, only `recipe` changed; `benchmarks/curation.py` varies
+curation and balance instead), so each one resumes on its own. The comparison is then read from their
+metrics: held-out result per round, tokens generated, training rows, minutes per stage, and gain per
+minute; it is written as `compare.json` and `compare.md` beside them.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from rich.console import Console
 from rich.table import Table
@@ -20,51 +20,56 @@ from sparring.errors import SparringError
 from sparring.recipes import RECIPES
 from sparring.report.console import percent_text
 
-STAGES = ("rollout", "build", "train", "eval")
+STAGES = ("probe", "rollout", "curate", "build", "train", "eval")
 
 
-def compare(config: Path | None, recipes: Sequence[str], out: Path, overrides: Sequence[str], budget_tokens: int | None,
-            resume: bool, console: Console) -> list[dict[str, Any]]:
-    """Run (or, with `resume`, finish) every recipe's run under `out`; their summaries, in order."""
-    from sparring import loop
-
+def recipe_runs(recipes: Sequence[str]) -> dict[str, list[str]]:
+    """One run per recipe, named after it: {recipe: its override}."""
     unknown = [r for r in recipes if r not in RECIPES.ids()]
     if unknown:
         raise SparringError(f"unknown recipe(s) {', '.join(map(repr, unknown))}; registered: {', '.join(RECIPES.ids())}")
     if len(set(recipes)) != len(recipes):
         raise SparringError(f"--recipes names a recipe twice: {', '.join(recipes)}")
-    budget = [f"rollout.max_tokens_per_round={budget_tokens}"] if budget_tokens is not None else []
-    existing = [r for r in recipes if (out / r / "config.toml").exists()]
+    return {recipe: [f"recipe={recipe}"] for recipe in recipes}
+
+
+def compare(config: Path | None, runs: Mapping[str, Sequence[str]], out: Path, overrides: Sequence[str], resume: bool,
+            console: Console) -> list[dict[str, Any]]:
+    """Run (or, with `resume`, finish) every named run under `out`, each from `config` with `overrides`
+    and then its own; their summaries, in order."""
+    from sparring import loop
+
+    existing = [name for name in runs if (out / name / "config.toml").exists()]
     if existing and not resume:
         raise SparringError(f"{out} already holds runs of {', '.join(existing)}: add --resume to finish them, or "
                             "choose another --out")
     summaries = []
-    for recipe in recipes:
-        root = out / recipe
-        console.rule(f"[bold]{recipe}[/]")
+    for name, own in runs.items():
+        root = out / name
+        console.rule(f"[bold]{name}[/]")
         if (root / "config.toml").exists():
             cfg, run_dir, _ = loop.start_run(None, root, [], resume=True)
         else:
-            cfg, run_dir, _ = loop.start_run(config, root, [*overrides, f"recipe={recipe}", *budget], resume=False)
+            cfg, run_dir, _ = loop.start_run(config, root, [*overrides, *own], resume=False)
         try:
             history = loop.run(cfg, run_dir, console)
         finally:
             run_dir.close()
-        summaries.append(summarize(recipe, history))
+        summaries.append(summarize(name, history))
     write(out, summaries)
     return summaries
 
 
-def summarize(recipe: str, history: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """One recipe's run in numbers. Minutes count every stage after round 0 (the base model's
-    evaluation is the same for every recipe); the gain is in points of the task's score. `results`
+def summarize(name: str, history: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One run in numbers. Minutes count every stage after round 0 (the base model's evaluation is
+    the same for every run); the gain is in points of the task's score. `results`
     are the task's own columns per round (a game's win/draw/loss against each eval opponent)."""
     later = [m for m in history if m["round"] > 0]
     minutes = {stage: sum(m["seconds"].get(stage, 0.0) for m in later) / 60 for stage in STAGES}
     gain = 100 * (history[-1]["eval"]["score"] - history[0]["eval"]["score"])
     total = sum(minutes.values())
     return {
-        "recipe": recipe,
+        "name": name,
         "score_name": history[-1]["eval"]["score_name"],
         "scores": [m["eval"]["score"] for m in history],
         "results": [m["eval"].get("columns", {}) for m in history],
@@ -77,9 +82,9 @@ def summarize(recipe: str, history: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def sections(summaries: Sequence[dict[str, Any]], unit: str) -> list[tuple[str, list[str], list[list[str]]]]:
-    """(title, column names, rows) of each table the comparison shows: what each recipe gained and
+    """(title, column names, rows) of each table the comparison shows: what each run gained and
     spent, and the task's own results per round where it reports any."""
-    made = [(f"{summaries[0]['score_name']} (%) per round, and what each recipe spent", *cells(summaries, unit)),
+    made = [(f"{summaries[0]['score_name']} (%) per round, and what each run spent", *cells(summaries, unit)),
             ("results per round", *result_cells(summaries))]
     return [section for section in made if section[2]]
 
@@ -89,7 +94,7 @@ def tables(summaries: Sequence[dict[str, Any]], unit: str = "CPU") -> list[Table
     for title, header, rows in sections(summaries, unit):
         made.append(Table(title=title))
         for name in header:
-            made[-1].add_column(name, justify="left" if name == "recipe" else "right")
+            made[-1].add_column(name, justify="left" if name == "run" else "right")
         for row in rows:
             made[-1].add_row(*row)
     return made
@@ -102,23 +107,25 @@ def markdown(summaries: Sequence[dict[str, Any]], unit: str = "CPU") -> str:
 
 
 def cells(summaries: Sequence[dict[str, Any]], unit: str) -> tuple[list[str], list[list[str]]]:
-    """The comparison's column names and its rows as text: one table for the console and markdown."""
+    """The comparison's column names and its rows as text: one table for the console and markdown.
+    Minutes are shown for the stages some run spent time in."""
     rounds = max(len(s["scores"]) for s in summaries)
-    header = ["recipe", *(f"r{r}" for r in range(rounds)), "gain", "tokens", "rows", *(f"{st} min" for st in STAGES),
+    stages = [st for st in STAGES if any(s["minutes"].get(st) for s in summaries)]
+    header = ["run", *(f"r{r}" for r in range(rounds)), "gain", "tokens", "rows", *(f"{st} min" for st in stages),
               f"gain per {unit}-min"]
-    rows = [[s["recipe"], *(f"{100 * x:.1f}" for x in s["scores"]), *("-" * (rounds - len(s["scores"]))),
-             f"{s['gain']:+.1f}", str(s["tokens"]), str(s["rows"]), *(f"{s['minutes'][st]:.1f}" for st in STAGES),
+    rows = [[s["name"], *(f"{100 * x:.1f}" for x in s["scores"]), *("-" * (rounds - len(s["scores"]))),
+             f"{s['gain']:+.1f}", str(s["tokens"]), str(s["rows"]), *(f"{s['minutes'][st]:.1f}" for st in stages),
              "-" if s["gain_per_minute"] is None else f"{s['gain_per_minute']:+.2f}"] for s in summaries]
     return header, rows
 
 
 def result_cells(summaries: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
-    """One row per recipe and round of the task's own columns (accuracy per level, results against each
+    """One row per run and round of the task's own columns (accuracy per level, results against each
     opponent), in % as the round table shows them; no rows where the task reports none."""
     names = list(dict.fromkeys(name for s in summaries for columns in s["results"] for name in columns))
-    rows = [[s["recipe"], str(r), *(percent_text(columns.get(name)) or "-" for name in names)]
+    rows = [[s["name"], str(r), *(percent_text(columns.get(name)) or "-" for name in names)]
             for s in summaries for r, columns in enumerate(s["results"])] if names else []
-    return ["recipe", "round", *names], rows
+    return ["run", "round", *names], rows
 
 
 def write(out: Path, summaries: Sequence[dict[str, Any]]) -> None:

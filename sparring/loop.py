@@ -66,11 +66,12 @@ def run(cfg: RunConfig, run_dir: RunDir, console: Console) -> list[dict[str, Any
         seconds: dict[str, float] = {}
         provenance = {"run_id": run_id, "round": r, "code_version": code_version()}
         metrics: dict[str, Any] = {"round": r}
-        parent, parent_score = None, None
+        parent_round, parent_score = None, None
         if r == 0:
             model = cfg.model
         else:
-            parent, parent_score = starting_point(cfg, run_dir, history[-1])
+            parent_round, parent_score = starting_point(history[-1])
+            parent = model_of_round(cfg, run_dir, parent_round)
             loaded = loaded or _load(cfg, parent, dtype)
             specs, chosen = task.plan(r, history)
             temperature, round_cfg = cfg.rollout.temperature, recipe_cfg
@@ -124,12 +125,12 @@ def run(cfg: RunConfig, run_dir: RunDir, console: Console) -> list[dict[str, Any
         with run_dir.stage(r, "eval", seconds), progress_bar(console, "evaluate") as bar:
             metrics["eval"] = task.evaluate(loaded, store, provenance, bar)
         score = metrics["eval"]["score"]
-        promoted = parent is None or cfg.promote == "always" or score >= parent_score
+        promoted = parent_round is None or cfg.promote == "always" or score >= parent_score
         if not promoted:
             loaded = None  # the next round starts from the parent, not from this checkpoint
             console.print(f"[yellow]not promoted:[/] round {r}'s checkpoint scores {percent_text(score)}, below its "
                           f"parent's {percent_text(parent_score)}; round {r + 1} starts from the parent")
-        metrics.update(model=model, seconds=seconds, promoted=promoted, next_model=model if promoted else parent,
+        metrics.update(model=model, seconds=seconds, promoted=promoted, next_from=r if promoted else parent_round,
                        next_score=score if promoted else parent_score)
         metrics["alarms"] = alarms(history[-1] if history else None, metrics, cfg.alarms)
         for alarm in metrics["alarms"]:
@@ -141,11 +142,10 @@ def run(cfg: RunConfig, run_dir: RunDir, console: Console) -> list[dict[str, Any
     return history
 
 
-def starting_point(cfg: RunConfig, run_dir: RunDir, previous: dict[str, Any]) -> tuple[str, float | None]:
-    """The model a round starts from and its held-out score: the previous round's checkpoint, or
-    (`promote = "if-better"`) the model before it where the checkpoint scored below it."""
-    return (previous.get("next_model", model_of_round(cfg, run_dir, previous["round"])),  # older runs: always promoted
-            previous.get("next_score", previous["eval"]["score"]))
+def starting_point(previous: dict[str, Any]) -> tuple[int, float | None]:
+    """The round whose model a round starts from, and its held-out score: the previous round's, or
+    (`promote = "if-better"`) the round before it where the previous checkpoint scored below it."""
+    return previous.get("next_from", previous["round"]), previous.get("next_score", previous["eval"]["score"])
 
 
 def start_run(config: Path | None, out: Path | None, overrides: list[str], resume: bool) -> tuple[RunConfig, RunDir, str]:

@@ -160,7 +160,7 @@ def test_compare_runs_each_recipe_from_the_same_base_and_resumes_the_unfinished(
     code, out = _invoke("compare", "--recipes", "rest-em,spin", "--budget-tokens", "40", "--out", "cmp", *tiny)
     assert code == 0, out
     summaries = json.loads((tmp_path / "cmp" / "compare.json").read_text())
-    assert [s["recipe"] for s in summaries] == ["rest-em", "spin"]
+    assert [s["name"] for s in summaries] == ["rest-em", "spin"]
     for s in summaries:
         # the budget stops new episodes (16 planned), not the two in flight
         assert len(s["scores"]) == 2 and 0 < s["tokens"] <= 40 + 2 * 6
@@ -178,4 +178,4 @@ def test_compare_runs_each_recipe_from_the_same_base_and_resumes_the_unfinished(
                         *tiny)
     assert code == 0, out
     assert (tmp_path / "cmp" / "rest-em" / "rounds" / "1" / "metrics.json").stat().st_mtime_ns == finished
-    assert json.loads((tmp_path / "cmp" / "compare.json").read_text())[1]["recipe"] == "spin"
+    assert json.loads((tmp_path / "cmp" / "compare.json").read_text())[1]["name"] == "spin"

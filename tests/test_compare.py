@@ -22,14 +22,14 @@ def test_summary_counts_what_came_after_round_0_and_the_gain_per_minute():
     s = _game("selfplay", [50, 60, 80])
     assert s["scores"] == [0.5, 0.6, 0.8] and s["gain"] == pytest.approx(30.0)
     assert s["tokens"] == 300 and s["rows"] == 30  # round 0's evaluation is the base model's, the same for all
-    assert s["minutes"] == {"rollout": 2.0, "build": 0.2, "train": 3.8, "eval": 2.0}
+    assert s["minutes"] == {"probe": 0.0, "rollout": 2.0, "curate": 0.0, "build": 0.2, "train": 3.8, "eval": 2.0}
     assert s["gain_per_minute"] == pytest.approx(30.0 / 8.0)
 
 
 def test_a_games_results_get_a_table_of_their_own_one_row_per_recipe_and_round():
     summaries = [_game("selfplay", [50, 60]), _game("dpo", [50, 45])]
     header, rows = result_cells(summaries)
-    assert header == ["recipe", "round", "vs random-legal w/d/l %", "illegal %"]
+    assert header == ["run", "round", "vs random-legal w/d/l %", "illegal %"]
     assert rows == [["selfplay", "0", "50/0/50", "2.5"], ["selfplay", "1", "60/0/40", "2.5"],
                     ["dpo", "0", "50/0/50", "2.5"], ["dpo", "1", "45/0/55", "2.5"]]
     assert cells(summaries, "CPU")[1][1][:4] == ["dpo", "50.0", "45.0", "-5.0"]
@@ -41,4 +41,4 @@ def test_a_games_results_get_a_table_of_their_own_one_row_per_recipe_and_round()
 def test_a_task_without_columns_of_its_own_gets_the_comparison_only():
     summaries = [summarize("rest-em", [_round(0, 0.3), _round(1, 0.4)])]
     assert result_cells(summaries)[1] == [] and len(tables(summaries)) == 1
-    assert markdown(summaries).count("| recipe |") == 1
+    assert markdown(summaries).count("| run |") == 1

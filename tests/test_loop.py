@@ -44,7 +44,7 @@ def test_rounds_fill_the_run_directory(tmp_path, tiny_model):
         assert metrics["curate"] == {"kept": 12, "dropped": {}}
         assert metrics["qdc"]["arithmetic-v0"]["diversity"]["vendi"] >= 1 and metrics["alarms"] == []
         assert metrics["balance"]["queries"] == 6 and metrics["balance"]["pass_at_k"] == 0
-        assert metrics["promoted"] and metrics["next_model"] == str(run_dir.checkpoint_path(r))
+        assert metrics["promoted"] and metrics["next_from"] == r
     assert "plot-heldout" in (root / "report.html").read_text()
     assert set(history[0]["eval"]["accuracy_by_level"]) == {"1", "2"}
     store = EpisodeStore(run_dir.episodes_path)
@@ -307,11 +307,11 @@ def test_a_worse_checkpoint_is_recorded_and_the_next_round_starts_from_its_paren
     cfg, run_dir = _run(tmp_path, tiny_model, ["promote='if-better'"])
     history = loop.run(cfg, run_dir, Console(quiet=True))
     assert [m["promoted"] for m in history] == [True, False, True]
-    assert history[1]["model"] == str(run_dir.checkpoint_path(1)) and history[1]["next_model"] == tiny_model
+    assert history[1]["model"] == str(run_dir.checkpoint_path(1)) and history[1]["next_from"] == 0
     assert history[1]["alarms"] == ["round 1: the held-out accuracy fell: 50.0 -> 30.0"]
     sampled_by = {e.provenance["policies"]["policy"]["model_id"] for e in run_dir.store.episodes(2, "train")}
     assert sampled_by == {tiny_model}  # round 2 sampled with the base model, not round 1's checkpoint
-    assert history[2]["next_model"] == str(run_dir.checkpoint_path(2)) and history[2]["next_score"] == 0.6
+    assert history[2]["next_from"] == 2 and history[2]["next_score"] == 0.6
 
 
 def test_balance_mode_probes_every_temperature_and_samples_at_the_chosen_one(tmp_path, tiny_model):

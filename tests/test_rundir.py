@@ -62,4 +62,4 @@ def test_events_log_every_stage_of_every_round(tmp_path, tiny_model):
     _, root, _ = _finished(tmp_path, tiny_model)
     events = [json.loads(line) for line in (root / "events.jsonl").read_text().splitlines()]
     ended = [(e["round"], e["stage"]) for e in events if e["event"] == "end"]
-    assert ended == [(0, "eval"), (1, "rollout"), (1, "build"), (1, "train"), (1, "eval")]
+    assert ended == [(0, "eval"), (1, "rollout"), (1, "curate"), (1, "build"), (1, "train"), (1, "eval")]
