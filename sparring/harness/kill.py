@@ -49,13 +49,15 @@ def tiny_run_settings(tiny_model: str, recipe: str = "rest-em", env: str = "arit
 
 
 def harness_cases() -> list[tuple[str, str, tuple[str, ...]]]:
-    """(recipe, env, extra settings) the harness runs: every recipe on arithmetic-v0, every game with
+    """(recipe, env, extra settings) the harness runs: every recipe on arithmetic-v0, rest-em once more
+    with the balance probe, a selection objective and mixed reference rows, and every game with
     selfplay (per-role on tic-tac-toe: a checkpoint per seat)."""
     from sparring.envs import ENVS
     from sparring.recipes import RECIPES
 
     games = [env for env in ENVS.ids() if ENVS.load(env).num_seats > 1]
-    return [(recipe, "arithmetic-v0", ()) for recipe in RECIPES.ids()] + [
+    steered = ("balance.enabled=true", "balance.probe_episodes=16", "curate.select='shortest'", "curate.mix_fraction=0.25")
+    return [(recipe, "arithmetic-v0", ()) for recipe in RECIPES.ids()] + [("rest-em", "arithmetic-v0", steered)] + [
         ("selfplay", env, ("selfplay.policies='per-role'",) if env == "tictactoe-v1" else ()) for env in games]
 
 
