@@ -21,6 +21,7 @@ from sparring.files import write_atomically
 from sparring.types import Episode
 
 SAMPLES = 3  # best, worst and random episodes shown per round
+PLOT_CONFIG = {"displayModeBar": False, "responsive": True}  # hover and zoom stay; the toolbar hid the titles
 
 
 def html_report(root: Path, out: Path | None = None) -> Path:
@@ -124,7 +125,7 @@ def _figures(rounds: list[dict[str, Any]], missing: list[str]) -> str:
     for key, fig in drawn:
         fig.update_layout(template="plotly_white", height=340, margin=dict(l=50, r=20, t=50, b=40))
         divs.append(f'<div class="plot" data-plot="{html.escape(key)}">'
-                    f'{fig.to_html(full_html=False, include_plotlyjs=False, div_id="plot-" + key)}</div>')
+                    f'{fig.to_html(full_html=False, include_plotlyjs=False, div_id="plot-" + key, config=PLOT_CONFIG)}</div>')
     return f'<h2>Per round</h2><div class="grid">{"".join(divs)}</div>'
 
 
