@@ -14,6 +14,7 @@ import html
 import json
 import random
 import sqlite3
+from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -29,13 +30,14 @@ def html_report(root: Path, out: Path | None = None) -> Path:
     root = Path(root)
     out = out or root / "report.html"
     rounds, missing = read_rounds(root)
-    sections = [
-        _header(root, rounds),
-        _alarms(rounds),
-        _figures(rounds, missing),
-        _samples(root, rounds, missing),
-        _missing(missing),
-    ]
+    sections = []
+    for name, section in (("the summary", _header), ("the alarms", _alarms), ("the plots", _figures),
+                          ("the sample episodes", _samples)):
+        try:
+            sections.append(section(root, rounds, missing))
+        except Exception as e:  # a part the run's files cannot give is named, the rest still renders
+            missing.append(f"{name}: could not be drawn from this run's files ({type(e).__name__}: {e})")
+    sections.append(_missing(missing))
     write_atomically(out, _PAGE.format(title=html.escape(root.name), plotly=_plotly_js(), body="\n".join(sections)))
     return out
 
@@ -62,7 +64,7 @@ def read_rounds(root: Path) -> tuple[list[dict[str, Any]], list[str]]:
 
 
 # --- figures ---------------------------------------------------------------------------------------
-def _figures(rounds: list[dict[str, Any]], missing: list[str]) -> str:
+def _figures(root: Path, rounds: list[dict[str, Any]], missing: list[str]) -> str:
     import plotly.graph_objects as go
 
     def lines(title: str, series: dict[str, list[tuple[int, float]]], y_title: str = "") -> go.Figure | None:
@@ -94,8 +96,17 @@ def _figures(rounds: list[dict[str, Any]], missing: list[str]) -> str:
         return out
 
     score_name = next((m["eval"].get("score_name") for m in rounds if "eval" in m), "score")
-    heldout = {**series(["eval", "columns"], scale=100), "score": [(m["round"], 100 * m["eval"]["score"]) for m in rounds
-                                                                     if isinstance(_get(m, ["eval", "score"]), (int, float))]}
+    per_opponent: dict[str, list] = {}  # a game's win, draw and loss rates against each eval opponent
+    for m in rounds:
+        for opponent, result in (_get(m, ["eval", "vs"]) or {}).items():
+            for outcome in ("win", "draw", "loss"):
+                per_opponent.setdefault(f"vs {opponent}: {outcome}", []).append((m["round"], 100 * result[outcome]))
+    # the first versions named a solo run's results accuracy_by_level and accuracy
+    columns = series(["eval", "columns"], scale=100) or {f"L{k}": v for k, v in series(
+        ["eval", "accuracy_by_level"], scale=100).items()}
+    score = "score" if any(isinstance(_get(m, ["eval", "score"]), (int, float)) for m in rounds) else "accuracy"
+    heldout = {**columns, **per_opponent, "score": [(m["round"], 100 * m["eval"][score]) for m in rounds
+                                                    if isinstance(_get(m, ["eval", score]), (int, float))]}
     envs = list(dict.fromkeys(env for m in rounds for env in m.get("qdc", {})))
     figures = [("heldout", lines(f"{score_name} per round (%)", heldout, "%")),
                ("rating", lines("League rating (openskill ordinal, μ − 3σ)", series(["eval", "rating"], ["ordinal", "mu"])))]
@@ -118,7 +129,7 @@ def _figures(rounds: list[dict[str, Any]], missing: list[str]) -> str:
         ("seconds", bars("Seconds per stage", series(["seconds"]), "seconds")),
     ]
     drawn = [(key, fig) for key, fig in figures if fig is not None]
-    absent = [key for key, fig in figures if fig is None and key not in ("rating", "probe")]
+    absent = [key for key, fig in figures if fig is None and key not in ("rating", "probe")] + ([] if envs else ["qdc"])
     if rounds and absent:
         missing.append("no data for: " + ", ".join(absent) + " (a run from an older version, or rounds not yet run)")
     divs = []
@@ -136,7 +147,7 @@ def _get(node: Any, path: Iterable[str]) -> Any:
 
 
 # --- text sections ---------------------------------------------------------------------------------
-def _header(root: Path, rounds: list[dict[str, Any]]) -> str:
+def _header(root: Path, rounds: list[dict[str, Any]], missing: list[str]) -> str:
     config = (root / "config.toml").read_text() if (root / "config.toml").exists() else "(no config.toml)"
     rows = "".join(
         f"<tr><td>{m['round']}</td><td>{_pct(_get(m, ['eval', 'score']))}</td>"
@@ -152,7 +163,7 @@ def _pct(x: Any) -> str:
     return f"{100 * x:.1f}" if isinstance(x, (int, float)) else "-"
 
 
-def _alarms(rounds: list[dict[str, Any]]) -> str:
+def _alarms(root: Path, rounds: list[dict[str, Any]], missing: list[str]) -> str:
     found = [a for m in rounds for a in m.get("alarms", [])]
     items = "".join(f"<li>{html.escape(a)}</li>" for a in found) or "<li>none</li>"
     return f'<h2>Alarms</h2><ul class="alarms">{items}</ul>'
@@ -174,8 +185,15 @@ def _samples(root: Path, rounds: list[dict[str, Any]], missing: list[str]) -> st
         played = sorted({r for (r,) in db.execute("SELECT DISTINCT round FROM episodes WHERE stage = 'train'")})
         parts = []
         for r in played:
-            episodes = [Episode.from_dict(json.loads(d)) for (d,) in db.execute(
-                "SELECT data FROM episodes WHERE round = ? AND stage = 'train' ORDER BY rowid", (r,))]
+            episodes, unreadable = [], Counter()
+            for (data,) in db.execute("SELECT data FROM episodes WHERE round = ? AND stage = 'train' ORDER BY rowid",
+                                      (r,)):
+                try:
+                    episodes.append(Episode.from_dict(json.loads(data)))
+                except (ValueError, TypeError, KeyError) as e:  # written by another version of sparring
+                    unreadable[f"{type(e).__name__}: {e}"] += 1
+            for why, n in unreadable.items():
+                missing.append(f"round {r}: {n} stored episodes could not be read ({why}; an older version wrote them)")
             parts.append(_round_samples(r, episodes))
     finally:
         db.close()

@@ -3,6 +3,7 @@
 import json
 import re
 import shutil
+import sqlite3
 import subprocess
 
 import pytest
@@ -57,6 +58,24 @@ def test_every_plot_draws_in_a_browser_with_no_network(finished_run, tmp_path):
     assert "round 2: 8 episodes" in text and "turn 1 · seat 0 · policy" in text
 
 
+def test_a_game_run_plots_its_results_per_opponent_and_its_rating(tmp_path, tiny_model):
+    cfg = load_config(None, [f"model='{tiny_model}'", "rounds=1", "env='tictactoe-v1'", "recipe='selfplay'",
+                             "rollout.problems_per_round=4", "rollout.samples_per_problem=1", "rollout.max_new_tokens=4",
+                             "eval.max_new_tokens=4", "matches.eval_games=4", "backend.dtype='float32'",
+                             "selfplay.batch_size=4", "selfplay.min_advantage=-1e9", "selfplay.legal_only=false"])
+    run_dir = RunDir.create(tmp_path / "game", cfg)
+    loop.run(cfg, run_dir, Console(quiet=True))
+    run_dir.close()
+    page = run_dir.root / "report.html"
+    text = page.read_text()
+    heldout = text.split('data-plot="heldout"', 1)[1].split('<div class="plot"', 1)[0]
+    assert "vs random-legal: win" in heldout and "vs tictactoe-minimax: loss" in heldout
+    dom = _browse(page, "--dump-dom").stdout
+    for key in ("heldout", "rating", "quality-tictactoe-v1"):
+        drawn = dom.split(f'data-plot="{key}"', 1)[1].split('<div class="plot"', 1)[0]
+        assert 'class="main-svg"' in drawn and 'class="trace scatter' in drawn, f"{key} did not draw"
+
+
 def test_a_run_from_an_older_version_or_cut_short_renders_what_exists(finished_run, tmp_path):
     old = tmp_path / "old"
     shutil.copytree(finished_run, old)
@@ -65,9 +84,15 @@ def test_a_run_from_an_older_version_or_cut_short_renders_what_exists(finished_r
         metrics.pop(key)
     (old / "rounds/1/metrics.json").write_text(json.dumps(metrics))
     (old / "rounds/2/metrics.json").unlink()
+    db = sqlite3.connect(old / "episodes.sqlite")
+    with db:  # an episode as an older version stored it, with a field this version does not know
+        db.execute("UPDATE episodes SET data = json_set(data, '$.turns[0].completion.logprob_sum', -1.0) "
+                   "WHERE rowid = (SELECT MIN(rowid) FROM episodes WHERE stage = 'train')")
+    db.close()
     text = html_report(old).read_text()
     missing = text.split("<h2>Missing</h2>", 1)[1]
     assert "round 2 is not finished (no metrics.json; stored: curation, dataset, checkpoint)" in missing
+    assert "round 1: 1 stored episodes could not be read (TypeError" in missing and "round 1: 7 episodes" in text
     assert "no data for: quality-arithmetic-v0" not in missing and "balance" in missing and "curation" in missing
     assert 'data-plot="heldout"' in text
 
