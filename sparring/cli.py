@@ -64,6 +64,12 @@ def _user_errors(resume_hint: Path | None = None) -> Iterator[None]:
         console.print(f"[bold red]error:[/] the episode store could not be written: {escape(str(e))}. The episodes stored "
                       f"before it are intact; free space or fix permissions, then resume.{hint}")
         raise typer.Exit(2) from None
+    except Exception as e:
+        if "No space left on device" not in str(e):  # safetensors reports a full disk in its own error type
+            raise
+        console.print(f"[bold red]error:[/] could not write: {escape(str(e))}. The work stored before it is intact; "
+                      f"free space, then resume.{hint}")
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -93,7 +99,7 @@ def run(
     first, last = history[0]["eval"], history[-1]["eval"]
     console.print(f"{last['score_name']}: round 0 {100 * first['score']:.1f}% -> round {history[-1]['round']} "
                   f"{100 * last['score']:.1f}% ({100 * (last['score'] - first['score']):+.1f} points). "
-                  f"Results in {root}/")
+                  f"Results in {root}/, the whole run on one page in {root / 'report.html'}")
 
 
 @app.command()

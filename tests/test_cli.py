@@ -104,6 +104,26 @@ def test_a_full_disk_stops_the_run_clearly_and_resume_finishes(tmp_path, tiny_mo
     assert (tmp_path / "runs/r/rounds/1/metrics.json").exists()
 
 
+def test_a_disk_that_fills_while_weights_are_saved_stops_the_run_clearly(tmp_path, tiny_model, monkeypatch):
+    from safetensors import SafetensorError
+
+    from sparring.recipes import training
+
+    monkeypatch.chdir(tmp_path)
+    settings = [f"model='{tiny_model}'", "rounds=1", "eval.levels=[1]", "eval.problems_per_level=2",
+                "eval.max_new_tokens=4", "rollout.problems_per_round=2", "rollout.max_new_tokens=4",
+                "rest_em.min_reward=0.0", "backend.dtype='float32'"]
+
+    def full_disk(out, save):  # what safetensors raised when the disk filled during `make run`
+        raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    monkeypatch.setattr(training, "save_atomically", full_disk)
+    code, out = _invoke("run", "--out", "runs/r", *[a for s in settings for a in ("--set", s)])
+    out = " ".join(out.split())
+    assert code == 2 and "could not write: Error while serializing: I/O error: No space left on device" in out
+    assert "--resume --out runs/r" in out and "Traceback" not in out
+
+
 def test_runs_started_in_the_same_second_get_their_own_directories(tmp_path, monkeypatch):
     from sparring.config import load_config
     from sparring.rundir import RunDir
