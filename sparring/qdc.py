@@ -78,10 +78,10 @@ def _mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def qdc_metrics(episodes: Sequence[Episode], best_reward: dict[str, float],
+def qdc_metrics(episodes: Sequence[Episode], pass_line: dict[str, float],
                 near_duplicates: set[str] = frozenset()) -> dict[str, dict[str, Any]]:
     """{env id: {"quality": ..., "diversity": ..., "complexity": ...}} over the episodes with an
-    outcome. A seat "passes" when its reward reaches `best_reward[env id]` (right answer, a win);
+    outcome. A seat "passes" when its reward is above `pass_line[env id]` (a right answer, a win);
     `near_duplicates` holds the ids of episodes the curate stage found near-duplicate."""
     by_env: dict[str, list[Episode]] = defaultdict(list)
     for e in episodes:
@@ -94,7 +94,7 @@ def qdc_metrics(episodes: Sequence[Episode], best_reward: dict[str, float],
         answers = [a for e in played for a in answers_of(e)]
         levels = [e.info["level"] for e in played if isinstance(e.info.get("level"), (int, float))]
         result[env_id] = {
-            "quality": {"pass_rate": _mean([r >= best_reward[env_id] for r in rewards]),
+            "quality": {"pass_rate": _mean([r > pass_line[env_id] for r in rewards]),
                         "reward_mean": _mean(rewards),
                         "illegal_rate": _mean([not t.legal for t in turns])},
             "diversity": {**{f"distinct_{n}": distinct_n(answers, n) for n in range(1, 5)},

@@ -41,6 +41,13 @@ def _episode(id, answers, reward, legal=True, level=3, tokens=(1, 2, 3)):
                    rewards=(reward,), terminated=True, info={"level": level})
 
 
+def test_a_draw_is_not_a_pass():
+    draw = Episode(id="d", env_id="tictactoe-v1", env_version=1, seed=0, policies=("policy", "random-legal"),
+                   turns=[Turn(0, (Message("user", "board"),), Completion("I play 5", (1,), "stop"), True)],
+                   rewards=(0.0, 0.0), terminated=True)
+    assert qdc_metrics([draw], {"tictactoe-v1": 0.0})["tictactoe-v1"]["quality"]["pass_rate"] == 0.0
+
+
 def test_qdc_metrics_by_hand():
     episodes = [_episode("e0", ["Answer: 5"], 1.0), _episode("e1", ["x", "Answer: 6 now"], 0.0, legal=False, level=5),
                 Episode(id="cut", env_id="arithmetic-v0", env_version=0, seed=1, policies=("policy",))]  # no outcome
