@@ -208,7 +208,7 @@ def rollout(cfg: RunConfig, r: int, specs: list[EpisodeSpec], model: Model, temp
     done = {e.id for e in played}
     todo = [s for s in specs if s.id not in done]
     rc = cfg.rollout
-    sampling = SamplingParams(temperature=temperature, top_k=rc.top_k, top_p=rc.top_p, max_new_tokens=rc.max_new_tokens)
+    sampling = rollout_sampling(cfg, temperature)
     spent = sum(len(t.completion.token_ids) for e in played for t in e.turns)
     with progress_bar(console, "rollout", len(specs)) as bar:
         bar.advance(len(specs) - len(todo))
@@ -219,6 +219,12 @@ def rollout(cfg: RunConfig, r: int, specs: list[EpisodeSpec], model: Model, temp
                      max_tokens=None if rc.max_tokens_per_round is None else rc.max_tokens_per_round - spent,
                      max_failures=int(rc.max_failed_fraction * len(specs)), on_finished=bar)
     return store.episodes(r, "train")
+
+
+def rollout_sampling(cfg: RunConfig, temperature: float) -> SamplingParams:
+    """The rollout's sampling settings at `temperature` (the configured one, or the one a probe chose)."""
+    rc = cfg.rollout
+    return SamplingParams(temperature=temperature, top_k=rc.top_k, top_p=rc.top_p, max_new_tokens=rc.max_new_tokens)
 
 
 def seat_policies(specs: list[EpisodeSpec], trained: Policy, checkpoint: Callable[[str], Policy]) -> dict[str, Policy]:
@@ -279,9 +285,8 @@ def probe(cfg: RunConfig, r: int, specs: list[EpisodeSpec], model: Model, store:
     progress.start(problems * rc.samples_per_problem * len(bc.temperatures))
     for i, temperature in enumerate(bc.temperatures):
         dev = probe_specs(specs, r, i, problems, lambda p: derive_seed(cfg.seed, "probe", r, p) % TRAIN_SEED_LIMIT)
-        sampling = SamplingParams(temperature=temperature, top_k=rc.top_k, top_p=rc.top_p,
-                                  max_new_tokens=rc.max_new_tokens)
-        probed[temperature] = run_missing(dev, {TRAINED: model.policy(sampling)}, provenance, store, "probe",
+        sampler = model.policy(rollout_sampling(cfg, temperature))
+        probed[temperature] = run_missing(dev, {TRAINED: sampler}, provenance, store, "probe",
                                           on_finished=progress, seed=derive_seed(cfg.seed, "probe", r, i),
                                           max_in_flight=rc.max_in_flight, max_turns=rc.max_turns)
     return {"problems": problems, **choose(probed, thresholds, pass_line, bc.n_star)}

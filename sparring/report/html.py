@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from sparring.files import write_atomically
+from sparring.report.console import percent_text
 from sparring.types import Episode
 
 SAMPLES = 3  # best, worst and random episodes shown per round
@@ -150,17 +151,13 @@ def _get(node: Any, path: Iterable[str]) -> Any:
 def _header(root: Path, rounds: list[dict[str, Any]], missing: list[str]) -> str:
     config = (root / "config.toml").read_text() if (root / "config.toml").exists() else "(no config.toml)"
     rows = "".join(
-        f"<tr><td>{m['round']}</td><td>{_pct(_get(m, ['eval', 'score']))}</td>"
+        f"<tr><td>{m['round']}</td><td>{percent_text(_get(m, ['eval', 'score'])) or '-'}</td>"
         f"<td>{_get(m, ['dataset', 'rows']) if _get(m, ['dataset', 'rows']) is not None else '-'}</td>"
         f"<td>{'' if m.get('promoted', True) else 'not promoted'}</td>"
         f"<td>{html.escape(str(m.get('model', '')))}</td></tr>" for m in rounds)
     return (f"<h1>sparring run {html.escape(root.name)}</h1>"
             f"<table><tr><th>round</th><th>score %</th><th>rows</th><th>promotion</th><th>model</th></tr>{rows}</table>"
             f"<details><summary>config.toml</summary><pre>{html.escape(config)}</pre></details>")
-
-
-def _pct(x: Any) -> str:
-    return f"{100 * x:.1f}" if isinstance(x, (int, float)) else "-"
 
 
 def _alarms(root: Path, rounds: list[dict[str, Any]], missing: list[str]) -> str:
