@@ -52,6 +52,10 @@ class TurnRequest:
     messages: tuple[Message, ...]
     legal_actions: tuple[str, ...] | None = None
     state: Any = None  # a game's structured view for scripted players (hashable); models read the messages
+    # A copy of the env as it stands at this request, for tree search (sparring/search), which plays
+    # moves on copies of it. It holds what the seat cannot see (the other hand in poker): a search
+    # draws that afresh (`determinize`) before it looks. None where the env cannot be copied.
+    position: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

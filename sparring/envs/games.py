@@ -16,6 +16,7 @@ moves, applying a move, the view of one seat, and the outcome.
 
 from __future__ import annotations
 
+import copy
 import random
 import re
 from typing import Any, Mapping
@@ -77,11 +78,24 @@ class Game:
         """The structured view scripted players read (hashable); by default the text view."""
         return self.view(seat)
 
+    def determinize(self, seat: int, rng: random.Random) -> Game:
+        """A copy of the game in which what `seat` cannot see is drawn afresh from `rng`, consistent
+        with what it has seen (tree search over a hidden-information game); by default a plain copy."""
+        return self.clone()
+
     def forfeit(self, offender: int) -> tuple[float, ...]:
         lo, hi = self.reward_range
         return tuple(lo if seat == offender else hi for seat in range(self.num_seats))
 
     # --- the shared turn loop -----------------------------------------------------------------
+    def clone(self) -> Game:
+        """An independent copy of the game as it stands: positions are immutable tuples, the
+        per-episode lists are copied."""
+        twin = copy.copy(self)
+        if not self._done:
+            twin._illegal, twin._moves = list(self._illegal), list(self._moves)
+        return twin
+
     def reset(self, seed: int) -> TurnRequest:
         self.start(random.Random(seed))
         self._done = False
@@ -96,8 +110,7 @@ class Game:
         # One user message, no system message: the 135M default model answered far more often with a
         # legal move so (benchmarks/prompts.py measured the wordings).
         text = f"{retry}{self.rules} {self.view(seat)}\n{self.legal_label}: {', '.join(legal)}.\n{self.ask}"
-        return TurnRequest(seat, (Message("user", text),), tuple(legal),
-                           self.state(seat))
+        return TurnRequest(seat, (Message("user", text),), tuple(legal), self.state(seat), position=self.clone())
 
     def _info(self) -> dict[str, Any]:
         return {"moves": list(self._moves), "illegal_by_seat": list(self._illegal)}

@@ -30,6 +30,14 @@ class KuhnPoker(Game):
         self.cards = tuple(rng.sample(CARDS, 2))
         self.history: tuple[str, ...] = ()
 
+    def determinize(self, seat: int, rng: random.Random) -> KuhnPoker:
+        """A copy in which the other seat holds a card drawn from the two that `seat` does not hold
+        (every history is possible with every deal, so each is consistent with what `seat` saw)."""
+        twin = self.clone()
+        other = rng.choice([card for card in CARDS if card != self.cards[seat]])
+        twin.cards = tuple(self.cards[seat] if s == seat else other for s in range(2))
+        return twin
+
     def to_act(self) -> int:
         return len(self.history) % 2
 

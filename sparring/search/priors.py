@@ -1,0 +1,30 @@
+"""Priors over legal moves from an LLM: how likely the model finds each move after the position's prompt.
+
+A move's score is its summed token log-probability as the assistant's reply to the request's
+messages (`Backend.logprobs`, the end-of-turn tokens included, as the model is trained on it); the
+prior is the softmax of the scores over the legal moves. All moves of all pending positions go to
+the backend in one call.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from sparring.models.base import Backend
+from sparring.search.mcts import Priors, softmax
+from sparring.types import TurnRequest
+
+
+def move_scores(backend: Backend, requests: Sequence[TurnRequest]) -> list[list[float]]:
+    """Summed log-probability of every legal move of every request, one `logprobs` call for all."""
+    pairs = [(r.messages, move) for r in requests for move in r.legal_actions]
+    scored = backend.logprobs([p for p, _ in pairs], [m for _, m in pairs]) if pairs else []
+    out, at = [], 0
+    for r in requests:
+        out.append([s.total for s in scored[at:at + len(r.legal_actions)]])
+        at += len(r.legal_actions)
+    return out
+
+
+def policy_priors(backend: Backend) -> Priors:
+    return lambda requests: [softmax(s) for s in move_scores(backend, requests)]
