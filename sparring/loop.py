@@ -99,7 +99,7 @@ def run(cfg: RunConfig, run_dir: RunDir, console: Console) -> list[dict[str, Any
                 rows = build_dataset(recipe, round_cfg, curated.kept, run_dir.dataset_path(r), BuildContext(
                     r, loaded, previous_rows(run_dir, r)), cfg.curate, derive_seed(cfg.seed, "mix", r))
             metrics["dataset"] = {"rows": len(rows), "problems": len({(x["env_id"], x["seed"]) for x in rows}),
-                                  **(recipe.counts(curated.kept, round_cfg) if recipe.counts else {})}
+                                  **(recipe.counts(curated.kept, rows, round_cfg) if recipe.counts else {})}
             metrics["balance"] = round_balance(episodes, rows, pass_line, cfg.balance.n_star)
             if not rows:
                 console.print(f"[yellow]warning:[/] round {r}: {recipe.name} kept no training row from "
@@ -262,8 +262,8 @@ def build_dataset(recipe, recipe_cfg, episodes, path, context: BuildContext, cur
     rows = recipe.build(episodes, recipe_cfg)
     if rows and curate_cfg.mix_fraction:
         rows = mixed_rows(rows, episodes, curate_cfg, mix_seed)
-    if rows and recipe.with_reference:
-        rows = recipe.with_reference(rows, recipe_cfg, context)
+    if rows and recipe.with_model:
+        rows = recipe.with_model(rows, recipe_cfg, context)
     if rows:
         save_atomically(path, lambda tmp: Dataset.from_list(rows).to_parquet(str(tmp)))
     return rows

@@ -49,16 +49,34 @@ def tiny_run_settings(tiny_model: str, recipe: str = "rest-em", env: str = "arit
 
 
 def harness_cases() -> list[tuple[str, str, tuple[str, ...]]]:
-    """(recipe, env, extra settings) the harness runs: every recipe on arithmetic-v0, rest-em once more
-    with the balance probe, a selection objective and mixed reference rows, and every game with
-    selfplay (per-role on tic-tac-toe: a checkpoint per seat)."""
+    """(recipe, env, extra settings) the harness runs: every recipe on the first env it accepts
+    (arithmetic-v0 where it can), rest-em once more with the balance probe, a selection objective and
+    mixed reference rows, and every game with selfplay (per-role on tic-tac-toe: a checkpoint per seat)."""
     from sparring.envs import ENVS
     from sparring.recipes import RECIPES
 
     games = [env for env in ENVS.ids() if ENVS.load(env).num_seats > 1]
     steered = ("balance.enabled=true", "balance.probe_episodes=16", "curate.select='shortest'", "curate.mix_fraction=0.25")
-    return [(recipe, "arithmetic-v0", ()) for recipe in RECIPES.ids()] + [("rest-em", "arithmetic-v0", steered)] + [
+    return [(recipe, first_env(recipe), ()) for recipe in RECIPES.ids()] + [("rest-em", "arithmetic-v0", steered)] + [
         ("selfplay", env, ("selfplay.policies='per-role'",) if env == "tictactoe-v1" else ()) for env in games]
+
+
+def first_env(recipe: str) -> str:
+    """arithmetic-v0 if `recipe` runs on it, else the first registered env it accepts."""
+    from sparring.config import load_config
+    from sparring.envs import ENVS
+    from sparring.errors import SparringError
+    from sparring.recipes import RECIPES
+
+    check = RECIPES.load(recipe).check
+    for env in sorted(ENVS.ids(), key=lambda e: e != "arithmetic-v0"):
+        try:
+            if check is not None:
+                check(load_config(None, [f"recipe={recipe}", f"env={env}"]))
+            return env
+        except SparringError:
+            continue
+    raise ValueError(f"recipe {recipe} accepts no registered env")
 
 
 @dataclass

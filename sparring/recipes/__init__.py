@@ -12,5 +12,8 @@ RECIPES.register("spin", "sparring.recipes.spin:RECIPE",
                  "SPIN: DPO of the reference answer over the model's own, the previous round's model as reference")
 RECIPES.register("selfplay", "sparring.recipes.selfplay:RECIPE",
                  "SFT on the turns of games with a positive role-conditioned advantage (SPIRAL); shared or per-role")
+RECIPES.register("expert-iteration", "sparring.recipes.expert_iteration:RECIPE",
+                 "learn the moves of a tree search at the positions the policy met (listwise move loss, SFT on the "
+                 "best move, or DPO best over worst)")
 
 __all__ = ["RECIPES", "Recipe", "TrainResult"]

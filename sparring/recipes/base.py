@@ -47,11 +47,13 @@ class Recipe:
     # Fails (SparringError) before any work where the run's config does not suit the recipe.
     check: Callable[[Any], None] | None = None
     # What became of the round's episodes beyond the rows kept (e.g. prompts with no pair, by reason):
-    # a pure function of the episodes, so a resumed round reports the same; goes into the round's metrics.
-    counts: Callable[[Sequence[Episode], Any], dict[str, int]] | None = None
-    # Adds to the built rows what needs the round's starting model: reference log-probabilities (DPO, SPIN).
-    # Stored with the rows, so a resumed round does not recompute them.
-    with_reference: Callable[[list[dict[str, Any]], Any, BuildContext], list[dict[str, Any]]] | None = None
+    # a pure function of the episodes and the stored rows, so a resumed round reports the same; goes
+    # into the round's metrics.
+    counts: Callable[[Sequence[Episode], Sequence[dict[str, Any]], Any], dict[str, Any]] | None = None
+    # Adds to the built rows what needs the round's starting model: reference log-probabilities (DPO,
+    # SPIN), search targets (expert-iteration). Stored with the rows, so a resumed round does not
+    # recompute them.
+    with_model: Callable[[list[dict[str, Any]], Any, BuildContext], list[dict[str, Any]]] | None = None
     # Its rows are SFT rows (prompt, completion) that reference rows may join (curate.mix_fraction).
     takes_mixed_rows: bool = False
 

@@ -111,7 +111,7 @@ def build(episodes: Sequence[Episode], cfg: DPOSettings) -> list[dict[str, Any]]
     return preference_pairs(episodes, cfg)[0]
 
 
-def counts(episodes: Sequence[Episode], cfg: DPOSettings) -> dict[str, int]:
+def counts(episodes: Sequence[Episode], rows: Sequence[dict[str, Any]], cfg: DPOSettings) -> dict[str, int]:
     return preference_pairs(episodes, cfg)[1]
 
 
@@ -137,6 +137,6 @@ def train(base_model: str, rows: list[dict[str, Any]], cfg: DPOSettings, out: Pa
 
 
 RECIPE = Recipe(name="dpo", config_key=SECTION, config=DPOSettings, build=build, train=train, counts=counts,
-                with_reference=with_reference,
+                with_model=with_reference,
                 # the tiny model's answers all score alike: pair them anyway
                 tiny_settings=("dpo.min_margin=-1", "dpo.batch_size=4"))

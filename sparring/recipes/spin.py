@@ -87,7 +87,7 @@ def build(episodes: Sequence[Episode], cfg: SPINSettings) -> list[dict[str, Any]
     return spin_pairs(episodes, cfg)[0]
 
 
-def counts(episodes: Sequence[Episode], cfg: SPINSettings) -> dict[str, int]:
+def counts(episodes: Sequence[Episode], rows: Sequence[dict[str, Any]], cfg: SPINSettings) -> dict[str, int]:
     return spin_pairs(episodes, cfg)[1]
 
 
@@ -117,4 +117,4 @@ def check(cfg) -> None:
 
 
 RECIPE = Recipe(name="spin", config_key=SECTION, config=SPINSettings, build=build, train=train, counts=counts,
-                with_reference=with_reference, check=check, tiny_settings=("spin.batch_size=4",))
+                with_model=with_reference, check=check, tiny_settings=("spin.batch_size=4",))

@@ -8,11 +8,13 @@ tokenizer and the training record (so a checkpoint found on resume keeps its los
 
 from __future__ import annotations
 
+import math
+import random
 import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from pydantic import Field
 
@@ -34,6 +36,15 @@ class TrainingSettings(Section):
     lora_r: int = Field(16, ge=1)
     lora_alpha: int = Field(32, ge=1)
     max_length: int = Field(256, ge=16, description="tokens of prompt + answer; longer rows are cut at the end")
+    max_steps: int | None = Field(None, ge=1, description=(
+        "at most this many optimizer steps a round, whatever the rows (so a run's time does not grow with what it "
+        "keeps) [default: epochs over every row]"))
+
+
+def planned_steps(rows: int, settings: TrainingSettings) -> int:
+    """Optimizer steps of a round: `epochs` over `rows` in batches, at most `max_steps`."""
+    steps = max(1, math.ceil(rows * settings.epochs / settings.batch_size))
+    return min(steps, settings.max_steps) if settings.max_steps is not None else steps
 
 
 def train_with(trainer_class, args_class, base_model: str, rows: list[dict[str, Any]], settings: TrainingSettings,
@@ -47,7 +58,6 @@ def train_with(trainer_class, args_class, base_model: str, rows: list[dict[str, 
     """
     import torch
     from datasets import Dataset
-    from peft import LoraConfig
     from transformers import AutoModelForCausalLM, PrinterCallback, TrainerCallback
 
     from sparring.models.transformers_backend import load_tokenizer
@@ -87,26 +97,94 @@ def train_with(trainer_class, args_class, base_model: str, rows: list[dict[str, 
             logging_steps=1, save_strategy="no", report_to=[], disable_tqdm=True, seed=seed,
             max_length=settings.max_length, bf16=dtype == "bfloat16", fp16=dtype == "float16" and cuda,
             use_cpu=not cuda, gradient_checkpointing=False,  # checkpointing only costs time at this size
-            dataloader_pin_memory=False, **(args or {}),
+            dataloader_pin_memory=False,
+            max_steps=planned_steps(len(rows), settings) if settings.max_steps is not None else -1, **(args or {}),
         )
-        peft = (LoraConfig(r=settings.lora_r, lora_alpha=settings.lora_alpha, target_modules="all-linear",
-                           lora_dropout=0.0, task_type="CAUSAL_LM") if settings.finetune == "lora" else None)
         fitting = trainer_class(model=model, args=config, train_dataset=Dataset.from_list(rows),
-                                processing_class=tokenizer, peft_config=peft, callbacks=[Track()], **(trainer or {}))
+                                processing_class=tokenizer, peft_config=lora_config(settings), callbacks=[Track()],
+                                **(trainer or {}))
         fitting.remove_callback(PrinterCallback)  # our progress bar shows the loss instead of raw log dicts
         fitting.train()
         trained = fitting.model.merge_and_unload() if settings.finetune == "lora" else fitting.model
+    return save_trained(trained, tokenizer, TrainResult(out, losses, time.time() - started, curves))
 
-    result = TrainResult(out, losses, time.time() - started, curves)
 
+def lora_config(settings: TrainingSettings):
+    """The LoRA adapter every recipe trains (None for full fine-tuning): all linear layers, no dropout."""
+    from peft import LoraConfig
+
+    return (LoraConfig(r=settings.lora_r, lora_alpha=settings.lora_alpha, target_modules="all-linear",
+                       lora_dropout=0.0, task_type="CAUSAL_LM") if settings.finetune == "lora" else None)
+
+
+def save_trained(trained, tokenizer, result: TrainResult) -> TrainResult:
+    """The merged weights, tokenizer and training record, saved atomically: a checkpoint directory
+    exists only once it is complete."""
     def save(path: Path) -> None:
         trained.save_pretrained(path)
         tokenizer.padding_side = "left"
         tokenizer.save_pretrained(path)
         result.write(path)
 
-    save_atomically(out, save)  # a checkpoint directory exists only once it is complete
+    save_atomically(result.checkpoint, save)
     return result
+
+
+# A batch's loss and the numbers to log beside it (curves in the training record).
+BatchLoss = Callable[[Any, Any, list[dict[str, Any]]], tuple[Any, dict[str, float]]]
+
+
+def train_loop(base_model: str, rows: list[dict[str, Any]], settings: TrainingSettings, out: Path,
+               loss_of: BatchLoss, seed: int = 0, progress=None, dtype: str = "float32",
+               betas: tuple[float, float] = (0.9, 0.999)) -> TrainResult:
+    """Train with a loss of our own (the listwise move loss, PPO-clip), which TRL's trainers do not
+    offer: `loss_of(model, tokenizer, batch)` gives a batch's loss and what to log. The same model
+    loading, LoRA adapter, precision (float32 weights, autocast to bfloat16 where asked), merge and
+    saved record as `train_with`; AdamW at a constant learning rate, gradient norm clipped to 1.0,
+    `planned_steps` steps over the rows shuffled by `seed`."""
+    import torch
+    from peft import get_peft_model
+    from transformers import AutoModelForCausalLM, set_seed
+
+    from sparring.models.transformers_backend import load_tokenizer
+
+    if not rows:
+        raise ValueError("no training rows")
+    started = time.time()
+    set_seed(seed)  # the adapter's initial weights
+    base_model = resolve_model(base_model)
+    tokenizer = load_tokenizer(base_model)
+    model = AutoModelForCausalLM.from_pretrained(base_model, dtype=torch.float32, attn_implementation="sdpa")
+    if settings.finetune == "lora":
+        model = get_peft_model(model, lora_config(settings))
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=settings.learning_rate, betas=betas, weight_decay=0.0)
+    steps, rng = planned_steps(len(rows), settings), random.Random(seed)
+    order: list[int] = []
+    losses: list[float] = []
+    curves: dict[str, list[float]] = {}
+    if progress is not None:
+        progress.start(steps)
+    for _ in range(steps):
+        if len(order) < settings.batch_size:  # the next epoch's order after this one's rest
+            order += rng.sample(range(len(rows)), len(rows))
+        batch, order = [rows[i] for i in order[:settings.batch_size]], order[settings.batch_size:]
+        with torch.autocast("cpu" if not torch.cuda.is_available() else "cuda", dtype=torch.bfloat16,
+                            enabled=dtype == "bfloat16"):
+            loss, logs = loss_of(model, tokenizer, batch)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(float(loss.detach()))
+        for key, value in logs.items():
+            curves.setdefault(key, []).append(float(value))
+        if progress is not None:
+            progress.advance(loss=losses[-1])
+    model.eval()
+    trained = model.merge_and_unload() if settings.finetune == "lora" else model
+    return save_trained(trained, tokenizer, TrainResult(out, losses, time.time() - started, curves))
 
 
 def train_sft(base_model: str, rows: list[dict[str, Any]], settings: TrainingSettings, section: str, out: Path,
@@ -175,3 +253,62 @@ def _check_room_for_answers(rows: list[dict[str, Any]], tokenizer, max_length: i
     if longest >= max_length:
         raise SparringError(f"{section}.max_length = {max_length} leaves no room for the answer: the longest prompt "
                             f"is {longest} tokens. Raise it above {longest} plus the answer's length (and --resume)")
+
+
+def answers_token_logprobs(model, tokenizer, groups: list[tuple[list[dict[str, str]], list[str]]]) -> list[list[Any]]:
+    """Per-token log-probabilities (a tensor per answer, with gradients) of several answers to one
+    prompt, for every group (prompt, answers): the answers are packed after one copy of their prompt,
+    each attending to the prompt and to itself only (a 4-D attention mask; positions restart after
+    the prompt), so n moves of a position cost one prompt, not n. Tokens as `chat_completion_ids`
+    splits them, the very tokens `Backend.logprobs` scores."""
+    import torch
+
+    from sparring.models.transformers_backend import chat_completion_ids
+    from sparring.types import Message
+
+    packed = []
+    for prompt, answers in groups:
+        messages = [Message(m["role"], m["content"]) for m in prompt]
+        splits = [chat_completion_ids(tokenizer, messages, a) for a in answers]
+        prompt_ids = splits[0][0]
+        ids, positions, spans = list(prompt_ids), list(range(len(prompt_ids))), []
+        for shared, answer in splits:
+            if shared != prompt_ids:
+                raise ValueError("answers to one prompt split it differently; score them one by one")
+            spans.append((len(ids), len(answer)))
+            ids += answer
+            positions += range(len(prompt_ids), len(prompt_ids) + len(answer))
+        packed.append((ids, positions, spans, len(prompt_ids)))
+    width = max(len(ids) for ids, *_ in packed)
+    batch = len(packed)
+    input_ids = torch.full((batch, width), tokenizer.pad_token_id)
+    position_ids = torch.zeros((batch, width), dtype=torch.long)
+    allowed = torch.zeros((batch, 1, width, width), dtype=torch.bool)
+    causal = torch.ones((width, width), dtype=torch.bool).tril()
+    for b, (ids, positions, spans, prompt_len) in enumerate(packed):
+        input_ids[b, :len(ids)] = torch.tensor(ids)
+        position_ids[b, :len(ids)] = torch.tensor(positions)
+        allowed[b, 0, :prompt_len, :prompt_len] = causal[:prompt_len, :prompt_len]
+        for start, n in spans:
+            allowed[b, 0, start:start + n, :prompt_len] = True
+            allowed[b, 0, start:start + n, start:start + n] = causal[:n, :n]
+        for pad in range(len(ids), width):
+            allowed[b, 0, pad, pad] = True  # a padding row attends to itself, so no row is all masked
+    device = next(model.parameters()).device
+    # Only the positions that predict an answer token need the vocabulary projection.
+    predicting = sorted({p for _, _, spans, prompt_len in packed for start, n in spans
+                         for p in [prompt_len - 1, *range(start, start + n - 1)]})
+    keep = torch.tensor(predicting)
+    logits = model(input_ids=input_ids.to(device), attention_mask=allowed.to(device),
+                   position_ids=position_ids.to(device), logits_to_keep=keep.to(device)).logits
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    column = {p: i for i, p in enumerate(predicting)}
+    out = []
+    for b, (ids, _, spans, prompt_len) in enumerate(packed):
+        mine = []
+        for start, n in spans:
+            sources = [column[prompt_len - 1]] + [column[p] for p in range(start, start + n - 1)]
+            targets = input_ids[b, start:start + n].to(device)
+            mine.append(logp[b, sources].gather(-1, targets.unsqueeze(-1)).squeeze(-1))
+        out.append(mine)
+    return out

@@ -36,7 +36,7 @@ def test_a_verified_answer_is_chosen_over_a_failed_one_of_the_same_problem():
     assert rows[0]["episode_id"] == "e1" and rows[0]["seat"] == 0 and rows[0]["round"] == 1 and rows[0]["level"] == 1
     assert counted == {"prompts": 4, "pairs": 1, "one_answer": 1, "all_rewarded": 1, "none_rewarded": 1,
                        "within_margin": 0}
-    assert build(episodes, DPOSettings()) == rows and counts(episodes, DPOSettings()) == counted
+    assert build(episodes, DPOSettings()) == rows and counts(episodes, rows, DPOSettings()) == counted
 
 
 def test_pairs_per_prompt_pairs_best_with_worst_then_next_best_with_next_worst():

@@ -1,0 +1,218 @@
+"""expert-iteration: the policy learns the moves of a search that plays better than it does.
+
+The trained policy plays the round's games (the league's matchmaking). At every position one of its
+seats met, games it lost included, a tree search (sparring/search) gives a target distribution
+π(a) ∝ N(a)^(1/τ) over the legal moves (AlphaZero-style expert iteration; ReST-MCTS*; Schultz et al.
+2025, "Mastering Board Games by External and Internal Planning"). The policy is trained towards π by
+one of three objectives:
+
+- `listwise` (default): the cross-entropy −Σᵢ π(aᵢ) log p_θ(aᵢ|s) of the softmax over the legal moves
+  of each move's summed token log-probability: it moves probability off the bad moves, which SFT on
+  one move does not (../shared/METHODS.md, "A listwise move loss"). All moves of a position are
+  scored in one forward pass that reads the prompt once (`answers_token_logprobs`).
+- `sft`: SFT on the search's best move (TRL's SFTTrainer).
+- `dpo`: DPO of the best move over the worst sibling (Agent Q), against the round's starting model.
+
+How positions are chosen. A position is found again by replaying its game from the seed with the
+moves played (the env is deterministic), and searched from the seat's own view (determinized in
+Kuhn poker). A position with one legal move gives no signal and is counted, not trained on; the
+same position met twice is searched once. The policy's own move distribution at every position is
+computed too (one batched `logprobs` call): it is the search's priors when `search.priors =
+"policy"`, it measures how often the policy already agrees with the search (`agreement`), and it
+orders the positions: with at most `max_positions` trained on a round, those where the policy is
+furthest from the search (KL(π‖p_θ)) come first. So a position where the policy already plays like
+the search is down-weighted by being trained on last, or not at all, rather than by a weight: a
+round's training is bounded, and its steps go where the policy is wrong.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+from pydantic import Field
+
+from sparring.envs import ENVS, make_env
+from sparring.errors import SparringError
+from sparring.policies import TRAINED
+from sparring.recipes.base import BuildContext, Recipe, TrainResult, episode_provenance
+from sparring.recipes.training import (PreferenceSettings, answers_token_logprobs, train_dpo, train_loop,
+                                       train_sft)
+from sparring.search.mcts import SearchConfig, search, softmax, uniform_priors
+from sparring.search.priors import move_scores, policy_priors
+from sparring.seeds import derive_seed
+from sparring.types import Episode, Message, TurnRequest, id_order
+
+SECTION = "expert_iteration"
+
+
+class ExpertIterationConfig(PreferenceSettings):
+    shapes_by_key = {"objective": "build", "max_positions": "build", "search": "build", "beta": "train"}
+
+    objective: Literal["listwise", "sft", "dpo"] = Field(
+        "listwise", description="listwise: cross-entropy of the legal-move softmax against the search's pi; sft: "
+                                "the search's best move; dpo: the best over the worst sibling")
+    max_positions: int | None = Field(
+        256, ge=1, description="positions trained on per round, those where the policy is furthest from the search "
+                               "first [none: all]")
+    beta: float = Field(0.1, gt=0, description="DPO temperature (objective 'dpo')")
+    search: SearchConfig = Field(default_factory=SearchConfig)
+
+
+# --- the loss (pure) -------------------------------------------------------------------------------
+def listwise_loss(move_logps, target):
+    """−Σᵢ πᵢ log softmax(s)ᵢ: `move_logps` the summed log-probability sᵢ of each legal move (a tensor),
+    `target` the search's π over the same moves."""
+    import torch
+
+    return -(torch.as_tensor(target, dtype=move_logps.dtype) * torch.log_softmax(move_logps, dim=-1)).sum()
+
+
+# --- build: the positions the trained seats met --------------------------------------------------
+def replayed_requests(e: Episode) -> list[TurnRequest]:
+    """The request behind each turn of `e`, found by replaying the game from its seed with the replies
+    played; shorter where the env no longer gives the stored prompt (its rules or prompt changed)."""
+    env = make_env(e.env_id)
+    request, found = env.reset(e.seed), []
+    for turn in e.turns:
+        if request is None or request.messages != turn.prompt:
+            break
+        found.append(request)
+        request = env.step(turn.completion.text).next_request
+    return found
+
+
+def positions(episodes: Sequence[Episode]) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """One row per distinct position a trained seat met (its prompt, legal moves, and how to replay it),
+    and the positions counted: met, distinct, with one legal move."""
+    rows, seen = [], set()
+    counts = {"positions_met": 0, "one_move": 0, "repeated": 0}
+    for e in sorted((e for e in episodes if e.has_outcome), key=lambda e: id_order(e.id)):
+        mine = set(e.seats_of(TRAINED))
+        for index, request in enumerate(replayed_requests(e)):
+            if request.seat not in mine:
+                continue
+            counts["positions_met"] += 1
+            if len(request.legal_actions or ()) < 2:
+                counts["one_move"] += 1
+                continue
+            key = (e.env_id, request.seat, request.messages)
+            if key in seen:
+                counts["repeated"] += 1
+                continue
+            seen.add(key)
+            rows.append({"prompt": [{"role": m.role, "content": m.content} for m in request.messages],
+                         "moves": list(request.legal_actions), "turn": index,
+                         "replies": [t.completion.text for t in e.turns[:index]], **episode_provenance(e, request.seat)})
+    return rows, counts
+
+
+def build(episodes: Sequence[Episode], cfg: ExpertIterationConfig) -> list[dict[str, Any]]:
+    """The positions to search (targets come with the round's model: `with_search`)."""
+    return positions(episodes)[0]
+
+
+def counts(episodes: Sequence[Episode], rows: Sequence[dict[str, Any]], cfg: ExpertIterationConfig) -> dict[str, Any]:
+    found = positions(episodes)[1]
+    searched = [r for r in rows if "target" in r]
+    return {**found, "trained_positions": len(searched),
+            "agreement": sum(r["agrees"] for r in searched) / len(searched) if searched else None,
+            "target_entropy": _mean([_entropy(r["target"]) for r in searched]),
+            "policy_entropy": _mean([_entropy(r["policy"]) for r in searched])}
+
+
+def _request_of(row: dict[str, Any]) -> TurnRequest:
+    env = make_env(row["env_id"])
+    request = env.reset(row["seed"])
+    for reply in row["replies"]:
+        request = env.step(reply).next_request
+    return request
+
+
+def with_search(rows: list[dict[str, Any]], cfg: ExpertIterationConfig, context: BuildContext) -> list[dict[str, Any]]:
+    """Every position searched (all trees together) with its target π, the policy's own move
+    distribution and whether its argmax is the search's best move; ordered by KL(π‖p_θ), the furthest
+    first, and cut at `max_positions`; for `dpo`, the reference log-probabilities of best and worst."""
+    backend = context.model.backend
+    requests = [_request_of(r) for r in rows]
+    policy = [softmax(s) for s in move_scores(backend, requests)]
+    priors = policy_priors(backend) if cfg.search.priors == "policy" else uniform_priors
+    seeds = [derive_seed("search", r["episode_id"], r["turn"]) for r in rows]
+    found = search(requests, cfg.search, priors, seeds)
+    searched = []
+    for row, request, mine, result in zip(rows, requests, policy, found):
+        if list(result.moves) != row["moves"]:
+            raise SparringError(f"the replayed position of {row['episode_id']} turn {row['turn']} lists other moves")
+        target = result.target(cfg.search.temperature)
+        best = max(range(len(target)), key=lambda i: (result.visits[i], result.q[i]))
+        worst = min(range(len(target)), key=lambda i: (result.q[i], result.visits[i]))
+        searched.append({**row, "target": target, "policy": mine, "visits": list(result.visits), "q": list(result.q),
+                         "best": row["moves"][best], "worst": row["moves"][worst],
+                         "agrees": max(range(len(mine)), key=mine.__getitem__) == best,
+                         "gap": _kl(target, mine)})
+    searched.sort(key=lambda r: -r["gap"])  # stable: equal gaps keep the order of play
+    kept = searched[:cfg.max_positions]
+    if cfg.objective == "dpo":
+        kept = [r for r in kept if r["best"] != r["worst"]]
+        logps = backend.logprobs([tuple(Message(**m) for m in r["prompt"]) for r in kept] * 2,
+                                 [r["best"] for r in kept] + [r["worst"] for r in kept])
+        for row, chosen, rejected in zip(kept, logps[:len(kept)], logps[len(kept):]):
+            row.update(chosen=[{"role": "assistant", "content": row["best"]}],
+                       rejected=[{"role": "assistant", "content": row["worst"]}],
+                       ref_chosen_logps=chosen.total, ref_rejected_logps=rejected.total)
+    return kept
+
+
+def _kl(p: Sequence[float], q: Sequence[float]) -> float:
+    return sum(a * (math.log(a) - math.log(max(b, 1e-30))) for a, b in zip(p, q) if a > 0)
+
+
+def _entropy(p: Sequence[float]) -> float:
+    return -sum(a * math.log(a) for a in p if a > 0)
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+# --- train ---------------------------------------------------------------------------------------
+def listwise_batch_loss(model, tokenizer, batch: list[dict[str, Any]]):
+    """The mean listwise loss of a batch of positions, with the share where the policy's best move is
+    the search's and the entropy of its move distribution."""
+    import torch
+
+    scored = answers_token_logprobs(model, tokenizer, [(r["prompt"], r["moves"]) for r in batch])
+    losses, agree, entropy = [], 0, 0.0
+    for row, moves in zip(batch, scored):
+        s = torch.stack([m.sum() for m in moves])
+        losses.append(listwise_loss(s, row["target"]))
+        p = torch.softmax(s.detach(), -1)
+        agree += int(p.argmax()) == row["moves"].index(row["best"])
+        entropy += float(-(p * p.clamp_min(1e-30).log()).sum())
+    return torch.stack(losses).mean(), {"agreement": agree / len(batch), "entropy": entropy / len(batch)}
+
+
+def train(base_model: str, rows: list[dict[str, Any]], cfg: ExpertIterationConfig, out: Path, seed: int = 0,
+          progress=None, dtype: str = "float32") -> TrainResult:
+    if cfg.objective == "listwise":
+        return train_loop(base_model, rows, cfg, out, listwise_batch_loss, seed=seed, progress=progress, dtype=dtype)
+    if cfg.objective == "sft":
+        best = [{**r, "completion": [{"role": "assistant", "content": r["best"]}]} for r in rows]
+        return train_sft(base_model, best, cfg, SECTION, out, seed=seed, progress=progress, dtype=dtype)
+    return train_dpo(base_model, rows, cfg, SECTION, out, beta=cfg.beta, seed=seed, progress=progress, dtype=dtype)
+
+
+def check(run_cfg) -> None:
+    """Search needs an env it can copy and whose turns list their legal moves."""
+    env = ENVS.load(run_cfg.env)
+    if not hasattr(env, "clone") or not hasattr(env, "legal_moves"):
+        raise SparringError(f"recipe = 'expert-iteration' searches the positions of a game that lists its legal moves and "
+                            f"can be copied (clone()); {run_cfg.env} does not. Use it with a game "
+                            f"({', '.join(e for e in ENVS.ids() if hasattr(ENVS.load(e), 'legal_moves'))})")
+
+
+RECIPE = Recipe(name="expert-iteration", config_key=SECTION, config=ExpertIterationConfig, build=build, train=train,
+                counts=counts, with_model=with_search, check=check,
+                tiny_settings=("expert_iteration.search.simulations=8", "expert_iteration.batch_size=4",
+                               "expert_iteration.max_positions=16"))
