@@ -9,6 +9,7 @@ continues from the first incomplete stage and never repeats or loses a stored ep
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any, Callable
 
@@ -37,6 +38,8 @@ from sparring.qdc import qdc_metrics
 from sparring.report.console import percent_text, progress_bar, rounds_table
 from sparring.report.html import html_report
 from sparring.rundir import RunDir, code_version
+from sparring.search.player import SearchPlayer, searched_player
+from sparring.search.priors import policy_priors
 from sparring.seeds import derive_seed
 from sparring.store import EpisodeStore
 from sparring.tasks import Task, make_task
@@ -212,7 +215,7 @@ def rollout(cfg: RunConfig, r: int, specs: list[EpisodeSpec], model: Model, temp
     spent = sum(len(t.completion.token_ids) for e in played for t in e.turns)
     with progress_bar(console, "rollout", len(specs)) as bar:
         bar.advance(len(specs) - len(todo))
-        players = seat_policies(todo, model.policy(sampling), lambda name: load_player(name).policy(sampling))
+        players = seat_policies(todo, model, sampling, load_player)
         run_episodes(todo, players, provenance, seed=derive_seed(cfg.seed, "rollout", r),
                      store=store, max_in_flight=rc.max_in_flight,
                      max_turns=rc.max_turns,
@@ -227,13 +230,24 @@ def rollout_sampling(cfg: RunConfig, temperature: float) -> SamplingParams:
     return SamplingParams(temperature=temperature, top_k=rc.top_k, top_p=rc.top_p, max_new_tokens=rc.max_new_tokens)
 
 
-def seat_policies(specs: list[EpisodeSpec], trained: Policy, checkpoint: Callable[[str], Policy]) -> dict[str, Policy]:
-    """A policy for every id the specs seat: the trained one, a past checkpoint of the league
-    (`base`, `round-<r>`: loaded by `checkpoint`), or a registered scripted player."""
-    ids = {policy_id for spec in specs for policy_id in spec.policies}
-    return {policy_id: trained if policy_id == TRAINED
-            else checkpoint(policy_id) if checkpoint_round(policy_id) is not None
-            else POLICIES.make(policy_id) for policy_id in ids}
+def seat_policies(specs: list[EpisodeSpec], trained: Model, sampling: SamplingParams,
+                  checkpoint: Callable[[str], Model]) -> dict[str, Policy]:
+    """A policy for every id the specs seat: the trained model, a past checkpoint of the league
+    (`base`, `round-<r>`: loaded by `checkpoint`), a registered scripted player, or `mcts(<model>)`: a
+    search with that model's priors (sparring/search/player.py)."""
+    @functools.cache  # `base` and `mcts(base)` share one loaded model
+    def model(name: str) -> Model:
+        return trained if name == TRAINED else checkpoint(name)
+
+    def player(policy_id: str) -> Policy:
+        inner = searched_player(policy_id)
+        if inner is not None:
+            return SearchPlayer(priors=policy_priors(model(inner).backend), priors_from=inner)
+        if policy_id == TRAINED or checkpoint_round(policy_id) is not None:
+            return model(policy_id).policy(sampling)
+        return POLICIES.make(policy_id)
+
+    return {policy_id: player(policy_id) for policy_id in {p for spec in specs for p in spec.policies}}
 
 
 def rollout_metrics(episodes: list[Episode], failures: list[Episode], seconds: float) -> dict[str, Any]:

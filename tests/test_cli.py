@@ -29,7 +29,7 @@ def test_envs_lists_the_registry():
     (["run", "--resume", "--out", "no-such-run"], "no run to resume"),
     (["eval", "/no/such/model", "--env", "arithmetic-v0"], "does not exist"),
     (["eval", "smollm2-135m-instruct", "--env", "arithmatic-v0"], "Did you mean 'arithmetic-v0'"),
-    (["compare", "--recipes", "rest-em,dpp"], "unknown recipe(s) 'dpp'; registered: dpo, rest-em, selfplay, spin"),
+    (["compare", "--recipes", "rest-em,dpp"], "unknown recipe(s) 'dpp'; registered: dpo, expert-iteration, reinforce, rest-em, selfplay, spin"),
     (["compare", "--recipes", "rest-em,rest-em"], "names a recipe twice"),
     (["compare", "--recipes", "spin", "--set", "env=tictactoe-v1"], "tictactoe-v1 has no reference_solution()"),
     (["compare", "--recipes", "rest-em", "--resume"], "--resume needs --out"),

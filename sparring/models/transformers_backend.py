@@ -49,7 +49,9 @@ class TransformersBackend:
         self.dtype, self.dtype_reason = resolve_dtype(dtype)
         try:
             self.tokenizer = load_tokenizer(path)
-            self.model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[self.dtype]).eval()
+            # sdpa reads the boolean 4-D masks of `packed_logprobs` as they are (eager would add them)
+            self.model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[self.dtype],
+                                                              attn_implementation="sdpa").eval()
         except Exception as e:  # a damaged checkpoint fails in many ways (safetensors, json, torch)
             raise SparringError(f"could not load model {model!r}: {str(e).strip()[:300]}") from e
         self.model_id = model
@@ -96,31 +98,20 @@ class TransformersBackend:
     @torch.inference_mode()
     def logprobs(self, prompts: Sequence[Sequence[Message]], answers: Sequence[str]) -> list[CompletionLogprobs]:
         """Log-probabilities of each answer's tokens after its prompt, as a chat model is trained on
-        them (`chat_completion_ids`), in batches of `batch_size` rows."""
-        pairs = [chat_completion_ids(self.tokenizer, p, a) for p, a in zip(prompts, answers, strict=True)]
-        scored: list[CompletionLogprobs] = []
-        for start in range(0, len(pairs), self.batch_size):
-            scored.extend(self._logprobs_batch(pairs[start:start + self.batch_size]))
-        return scored
-
-    def _logprobs_batch(self, pairs: list[tuple[list[int], list[int]]]) -> list[CompletionLogprobs]:
-        # Left-padded, so every completion ends at the last position and only the logits of the last
-        # (longest completion + 1) positions are computed: a full-length vocabulary projection would
-        # cost batch x length x vocab floats.
-        rows = [prompt + completion for prompt, completion in pairs]
-        width = max(len(r) for r in rows)
-        pad = self.tokenizer.pad_token_id
-        ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows])
-        mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        keep = max(len(completion) for _, completion in pairs)
-        logits = self.model(input_ids=ids.to(self.model.device), attention_mask=mask.to(self.model.device),
-                            position_ids=positions.to(self.model.device), logits_to_keep=keep + 1).logits
-        logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)  # position t predicts token t + 1
-        targets = ids[:, -keep:].to(logp.device)
-        token_logp = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1).tolist()
-        return [CompletionLogprobs(token_ids=tuple(completion), per_token=tuple(row[keep - len(completion):]))
-                for (_, completion), row in zip(pairs, token_logp)]
+        them (`chat_completion_ids`). Answers to the same prompt are packed after one copy of it
+        (`packed_logprobs`), `batch_size` prompts per forward pass."""
+        split = [chat_completion_ids(self.tokenizer, p, a) for p, a in zip(prompts, answers, strict=True)]
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, (prompt_ids, _) in enumerate(split):
+            groups.setdefault(tuple(prompt_ids), []).append(i)
+        keys = list(groups)
+        scored: list[CompletionLogprobs | None] = [None] * len(split)
+        for start in range(0, len(keys), self.batch_size):
+            batch = [(list(k), [split[i][1] for i in groups[k]]) for k in keys[start:start + self.batch_size]]
+            for k, per_answer in zip(keys[start:start + self.batch_size], packed_logprobs(self.model, batch)):
+                for i, logp in zip(groups[k], per_answer):
+                    scored[i] = CompletionLogprobs(token_ids=tuple(split[i][1]), per_token=tuple(logp.float().tolist()))
+        return scored  # type: ignore[return-value]
 
     def _completion(self, row: list[int], params: SamplingParams) -> Completion:
         end = next((i for i, t in enumerate(row) if t in self._eos_ids), None)
@@ -148,6 +139,71 @@ def chat_completion_ids(tokenizer, prompt: Sequence[Message], answer: str) -> tu
                                          return_dict=True)["input_ids"]
     shared = next((i for i, (a, b) in enumerate(zip(prompt_ids, full)) if a != b), min(len(prompt_ids), len(full)))
     return list(full[:shared]), list(full[shared:])
+
+
+def packed_logprobs(model, groups: Sequence[tuple[list[int], list[list[int]]]]) -> list[list[torch.Tensor]]:
+    """Per-token log-probabilities (a tensor per answer; with gradients where autograd is on) of
+    several answers to one prompt, for every group (prompt tokens, answers' tokens).
+
+    The answers are packed after one copy of their prompt, each attending to the prompt and to itself
+    only (a 4-D attention mask; each answer's positions continue from the prompt's end), so n moves of
+    a position cost one prompt, not n; only the positions that predict an answer token go through the
+    vocabulary projection. Rows are right-padded; a padding position attends to itself alone.
+    """
+    packed = []
+    for prompt, answers in groups:
+        ids, positions, spans = list(prompt), list(range(len(prompt))), []
+        for answer in answers:
+            spans.append((len(ids), len(answer)))
+            ids += answer
+            positions += range(len(prompt), len(prompt) + len(answer))
+        packed.append((ids, positions, spans, len(prompt)))
+    width, batch = max(len(ids) for ids, *_ in packed), len(packed)
+    input_ids = torch.zeros((batch, width), dtype=torch.long)
+    position_ids = torch.zeros((batch, width), dtype=torch.long)
+    allowed = torch.zeros((batch, 1, width, width), dtype=torch.bool)
+    causal = torch.ones((width, width), dtype=torch.bool).tril()
+    for b, (ids, positions, spans, prompt_len) in enumerate(packed):
+        input_ids[b, :len(ids)] = torch.tensor(ids)
+        position_ids[b, :len(ids)] = torch.tensor(positions)
+        allowed[b, 0, :prompt_len, :prompt_len] = causal[:prompt_len, :prompt_len]
+        for start, n in spans:
+            allowed[b, 0, start:start + n, :prompt_len] = True
+            allowed[b, 0, start:start + n, start:start + n] = causal[:n, :n]
+        pads = torch.arange(len(ids), width)
+        allowed[b, 0, pads, pads] = True
+    # position p predicts token p + 1; an answer's first token is predicted by the prompt's last position
+    predicting = sorted({p for _, _, spans, prompt_len in packed for start, n in spans
+                         for p in (prompt_len - 1, *range(start, start + n - 1))})
+    column = {p: i for i, p in enumerate(predicting)}
+    device = next(model.parameters()).device
+    logits = model(input_ids=input_ids.to(device), attention_mask=allowed.to(device),
+                   position_ids=position_ids.to(device), logits_to_keep=torch.tensor(predicting, device=device)).logits
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    out = []
+    for b, (_, _, spans, prompt_len) in enumerate(packed):
+        mine = []
+        for start, n in spans:
+            sources = [column[prompt_len - 1], *(column[p] for p in range(start, start + n - 1))]
+            targets = input_ids[b, start:start + n].to(device)
+            mine.append(logp[b, sources].gather(-1, targets.unsqueeze(-1)).squeeze(-1))
+        out.append(mine)
+    return out
+
+
+def answers_token_logprobs(model, tokenizer, groups: Sequence[tuple[Sequence[dict[str, str]], Sequence[str]]]
+                           ) -> list[list[torch.Tensor]]:
+    """`packed_logprobs` of chat-format groups (prompt messages as dicts, answers as text), tokenized as
+    `chat_completion_ids` splits them, the very tokens `Backend.logprobs` scores: what the custom
+    training losses (sparring/recipes/training.py `train_loop`) differentiate."""
+    tokenized = []
+    for prompt, answers in groups:
+        messages = [Message(m["role"], m["content"]) for m in prompt]
+        splits = [chat_completion_ids(tokenizer, messages, a) for a in answers]
+        if any(shared != splits[0][0] for shared, _ in splits):
+            raise ValueError("answers to one prompt split it differently; score them one by one")
+        tokenized.append((splits[0][0], [answer for _, answer in splits]))
+    return packed_logprobs(model, tokenized)
 
 
 def sampling_processors(params: SamplingParams, row_seeds: Sequence[int]) -> list[LogitsProcessor]:

@@ -15,5 +15,8 @@ RECIPES.register("selfplay", "sparring.recipes.selfplay:RECIPE",
 RECIPES.register("expert-iteration", "sparring.recipes.expert_iteration:RECIPE",
                  "learn the moves of a tree search at the positions the policy met (listwise move loss, SFT on the "
                  "best move, or DPO best over worst)")
+RECIPES.register("reinforce", "sparring.recipes.reinforce:RECIPE",
+                 "policy gradient that keeps losses (SPIRAL): PPO-clip per token with role-conditioned or group-mean "
+                 "advantages")
 
 __all__ = ["RECIPES", "Recipe", "TrainResult"]

@@ -37,8 +37,7 @@ from sparring.envs import ENVS, make_env
 from sparring.errors import SparringError
 from sparring.policies import TRAINED
 from sparring.recipes.base import BuildContext, Recipe, TrainResult, episode_provenance
-from sparring.recipes.training import (PreferenceSettings, answers_token_logprobs, train_dpo, train_loop,
-                                       train_sft)
+from sparring.recipes.training import PreferenceSettings, train_dpo, train_loop, train_sft
 from sparring.search.mcts import SearchConfig, search, softmax, uniform_priors
 from sparring.search.priors import move_scores, policy_priors
 from sparring.seeds import derive_seed
@@ -56,17 +55,27 @@ class ExpertIterationConfig(PreferenceSettings):
     max_positions: int | None = Field(
         256, ge=1, description="positions trained on per round, those where the policy is furthest from the search "
                                "first [none: all]")
+    legal_mass_weight: float = Field(
+        0.5, ge=0, le=1, description="listwise: weight of -log(total probability of the legal moves), which keeps "
+                                     "replies legal (1: the loss becomes SFT on the soft target pi)")
     beta: float = Field(0.1, gt=0, description="DPO temperature (objective 'dpo')")
     search: SearchConfig = Field(default_factory=SearchConfig)
 
 
 # --- the loss (pure) -------------------------------------------------------------------------------
-def listwise_loss(move_logps, target):
-    """−Σᵢ πᵢ log softmax(s)ᵢ: `move_logps` the summed log-probability sᵢ of each legal move (a tensor),
-    `target` the search's π over the same moves."""
+def listwise_loss(move_logps, target, legal_mass_weight: float = 0.0):
+    """−Σᵢ πᵢ log softmax(s)ᵢ − w·log Σᵢ exp(sᵢ): `move_logps` the summed log-probability sᵢ of each
+    legal move (a tensor), `target` the search's π over the same moves, w `legal_mass_weight`.
+
+    The first term is blind to how much probability the legal moves hold together: trained on it
+    alone, the embedded model kept the search's order among the moves and stopped naming any (81% of
+    its greedy replies illegal after one round: "You can't."). The second raises that total; with
+    w = 1 the sum is −Σᵢ πᵢ sᵢ, SFT on the soft target, which pushes a bad move down only through the
+    softmax over the vocabulary; w < 1 keeps part of the listwise push off the bad moves."""
     import torch
 
-    return -(torch.as_tensor(target, dtype=move_logps.dtype) * torch.log_softmax(move_logps, dim=-1)).sum()
+    listwise = -(torch.as_tensor(target, dtype=move_logps.dtype) * torch.log_softmax(move_logps, dim=-1)).sum()
+    return listwise - legal_mass_weight * torch.logsumexp(move_logps, dim=-1)
 
 
 # --- build: the positions the trained seats met --------------------------------------------------
@@ -177,26 +186,37 @@ def _mean(values: list[float]) -> float | None:
 
 
 # --- train ---------------------------------------------------------------------------------------
-def listwise_batch_loss(model, tokenizer, batch: list[dict[str, Any]]):
+def listwise_batch_loss(cfg: ExpertIterationConfig):
+    def loss_of(model, tokenizer, batch: list[dict[str, Any]]):
+        return _listwise_batch(model, tokenizer, batch, cfg.legal_mass_weight)
+    return loss_of
+
+
+def _listwise_batch(model, tokenizer, batch: list[dict[str, Any]], legal_mass_weight: float):
     """The mean listwise loss of a batch of positions, with the share where the policy's best move is
-    the search's and the entropy of its move distribution."""
+    the search's, the entropy of its move distribution, and the probability the legal moves hold."""
     import torch
 
+    from sparring.models.transformers_backend import answers_token_logprobs
+
     scored = answers_token_logprobs(model, tokenizer, [(r["prompt"], r["moves"]) for r in batch])
-    losses, agree, entropy = [], 0, 0.0
+    losses, agree, entropy, mass = [], 0, 0.0, 0.0
     for row, moves in zip(batch, scored):
         s = torch.stack([m.sum() for m in moves])
-        losses.append(listwise_loss(s, row["target"]))
+        losses.append(listwise_loss(s, row["target"], legal_mass_weight))
         p = torch.softmax(s.detach(), -1)
         agree += int(p.argmax()) == row["moves"].index(row["best"])
         entropy += float(-(p * p.clamp_min(1e-30).log()).sum())
-    return torch.stack(losses).mean(), {"agreement": agree / len(batch), "entropy": entropy / len(batch)}
+        mass += float(torch.logsumexp(s.detach(), -1).exp())
+    n = len(batch)
+    return torch.stack(losses).mean(), {"agreement": agree / n, "entropy": entropy / n, "legal_mass": mass / n}
 
 
 def train(base_model: str, rows: list[dict[str, Any]], cfg: ExpertIterationConfig, out: Path, seed: int = 0,
           progress=None, dtype: str = "float32") -> TrainResult:
     if cfg.objective == "listwise":
-        return train_loop(base_model, rows, cfg, out, listwise_batch_loss, seed=seed, progress=progress, dtype=dtype)
+        return train_loop(base_model, rows, cfg, out, listwise_batch_loss(cfg), seed=seed, progress=progress,
+                          dtype=dtype)
     if cfg.objective == "sft":
         best = [{**r, "completion": [{"role": "assistant", "content": r["best"]}]} for r in rows]
         return train_sft(base_model, best, cfg, SECTION, out, seed=seed, progress=progress, dtype=dtype)

@@ -27,4 +27,15 @@ def move_scores(backend: Backend, requests: Sequence[TurnRequest]) -> list[list[
 
 
 def policy_priors(backend: Backend) -> Priors:
-    return lambda requests: [softmax(s) for s in move_scores(backend, requests)]
+    """Priors from `backend`, each position scored once: trees searched together, and one tree's
+    simulations, reach the same positions again and again."""
+    known: dict[tuple, list[float]] = {}
+
+    def priors(requests: Sequence[TurnRequest]) -> list[list[float]]:
+        keys = [(r.messages, r.legal_actions) for r in requests]
+        new = list({k: r for k, r in zip(keys, requests) if k not in known}.items())
+        for (key, _), scores in zip(new, move_scores(backend, [r for _, r in new])):
+            known[key] = softmax(scores)
+        return [known[k] for k in keys]
+
+    return priors

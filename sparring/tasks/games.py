@@ -25,6 +25,7 @@ from sparring.evaluate import HELDOUT_SEED_BASE
 from sparring.league import BASE, past_players, player_name, rate
 from sparring.policies import POLICIES, TRAINED, strong_players
 from sparring.policies.checkpoints import Model
+from sparring.search.player import searched_player
 from sparring.seeds import derive_seed
 from sparring.store import EpisodeStore
 from sparring.types import Episode, SamplingParams
@@ -45,11 +46,12 @@ class GameTask:
         for name, anchors, players in (("opponents", (BASE,), self.cfg.matches.opponents),
                                        ("eval_opponents", (), self.eval_opponents)):
             for policy in players:
-                if policy not in anchors:
+                if policy not in anchors and searched_player(policy) not in anchors:  # mcts(base): base with search
                     try:
                         POLICIES.entry(policy)  # an unknown player fails with the closest names
                     except UnknownIdError as e:
-                        also = f" (or {', '.join(map(repr, anchors))}, the base model)" if anchors else ""
+                        also = (f" (or {', '.join(map(repr, anchors))}, the base model, or mcts(base), the base model "
+                                "with search)" if anchors else "")
                         raise SparringError(f"matches.{name}: {e.args[0]}{also}") from None
 
     def prepare(self, run_dir) -> str:

@@ -15,7 +15,8 @@ from sparring.policies.checkpoints import load_model
 from sparring.recipes.base import BuildContext, TrainResult
 from sparring.recipes.expert_iteration import (RECIPE, ExpertIterationConfig, build, check, counts, listwise_loss,
                                                positions, train, with_search)
-from sparring.recipes.training import answers_token_logprobs, planned_steps
+from sparring.models.transformers_backend import answers_token_logprobs
+from sparring.recipes.training import planned_steps
 from sparring.search.mcts import SearchConfig
 from sparring.types import Message
 
@@ -26,6 +27,13 @@ def test_listwise_loss_on_three_moves_by_hand():
     assert float(listwise_loss(s, [0.2, 0.8, 0.0])) == pytest.approx(0.2 * 1.4076 + 0.8 * 0.4076, abs=1e-4)
     assert float(listwise_loss(s, [0.5, 0.25, 0.25])) == pytest.approx(0.5 * 1.4076 + 0.25 * 0.4076 + 0.25 * 2.4076,
                                                                        abs=1e-4)
+
+
+def test_the_legal_mass_term_by_hand():
+    s = torch.tensor([1.0, 2.0, 0.0])  # log-sum-exp = ln(e + e^2 + 1) = 2.4076
+    assert float(listwise_loss(s, [0.2, 0.8, 0.0], 0.5)) == pytest.approx(0.6076 - 0.5 * 2.4076, abs=1e-4)
+    # w = 1: SFT on the soft target, -Σ π_i s_i
+    assert float(listwise_loss(s, [0.2, 0.8, 0.0], 1.0)) == pytest.approx(-(0.2 * 1.0 + 0.8 * 2.0), abs=1e-5)
 
 
 def test_listwise_loss_with_a_one_hot_target_is_the_moves_negative_log_softmax():
@@ -117,7 +125,7 @@ def test_listwise_training_moves_the_tiny_model_towards_the_targets(tiny_model, 
     cfg = ExpertIterationConfig(finetune="lora", learning_rate=5e-3, batch_size=2, epochs=8.0)
     result = train(tiny_model, rows, cfg, tmp_path / "checkpoint")
     assert len(result.losses) == 8 and result.losses[-1] < result.losses[0]
-    assert set(result.curves) == {"agreement", "entropy"} and len(result.curves["agreement"]) == 8
+    assert set(result.curves) == {"agreement", "entropy", "legal_mass"} and len(result.curves["agreement"]) == 8
     assert TrainResult.read(tmp_path / "checkpoint").losses == result.losses
     trained = load_model("transformers", str(tmp_path / "checkpoint"), dtype="float32").backend
 
