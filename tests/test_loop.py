@@ -326,3 +326,24 @@ def test_balance_mode_probes_every_temperature_and_samples_at_the_chosen_one(tmp
     assert (probe["temperature"], probe["threshold"]) == (1.2, 0.0) and history[1]["rollout"]["temperature"] == 1.2
     assert {e.provenance["policies"]["policy"]["sampling"]["temperature"] for e in run_dir.store.episodes(1, "train")} == {1.2}
     assert "probe" in history[1]["seconds"]
+
+
+def test_seat_policies_seat_the_model_a_checkpoint_a_script_and_a_search_with_a_models_priors(tiny_model):
+    from sparring.engine import EpisodeSpec
+    from sparring.policies.base import LLMPolicy
+    from sparring.policies.checkpoints import load_model
+    from sparring.policies.scripted import RandomLegal
+    from sparring.search.player import SearchPlayer
+    from sparring.types import SamplingParams
+
+    trained, base = (load_model("transformers", tiny_model, dtype="float32") for _ in range(2))
+    loaded = []
+    specs = [EpisodeSpec("a", "tictactoe-v1", 0, ("policy", "mcts(base)")),
+             EpisodeSpec("b", "tictactoe-v1", 1, ("base", "random-legal")),
+             EpisodeSpec("c", "tictactoe-v1", 2, ("mcts(policy)", "policy"))]
+    players = loop.seat_policies(specs, trained, SamplingParams(), lambda name: loaded.append(name) or base)
+    assert loaded == ["base"]  # `base` and `mcts(base)` share one load
+    assert isinstance(players["policy"], LLMPolicy) and players["policy"].backend is trained.backend
+    assert players["base"].backend is base.backend and isinstance(players["random-legal"], RandomLegal)
+    assert isinstance(players["mcts(base)"], SearchPlayer) and players["mcts(base)"].priors_from == "base"
+    assert players["mcts(policy)"].provenance()["name"] == "mcts(policy)"

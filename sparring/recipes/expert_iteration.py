@@ -38,8 +38,8 @@ from sparring.errors import SparringError
 from sparring.policies import TRAINED
 from sparring.recipes.base import BuildContext, Recipe, TrainResult, episode_provenance
 from sparring.recipes.training import PreferenceSettings, train_dpo, train_loop, train_sft
-from sparring.search.mcts import SearchConfig, search, softmax, uniform_priors
-from sparring.search.priors import move_scores, policy_priors
+from sparring.search.mcts import SearchConfig, search, uniform_priors
+from sparring.search.priors import policy_priors
 from sparring.seeds import derive_seed
 from sparring.types import Episode, Message, TurnRequest, id_order
 
@@ -145,8 +145,9 @@ def with_search(rows: list[dict[str, Any]], cfg: ExpertIterationConfig, context:
     first, and cut at `max_positions`; for `dpo`, the reference log-probabilities of best and worst."""
     backend = context.model.backend
     requests = [_request_of(r) for r in rows]
-    policy = [softmax(s) for s in move_scores(backend, requests)]
-    priors = policy_priors(backend) if cfg.search.priors == "policy" else uniform_priors
+    own = policy_priors(backend)  # caches each position's scores: the search's root priors are these
+    policy = own(requests)
+    priors = own if cfg.search.priors == "policy" else uniform_priors
     seeds = [derive_seed("search", r["episode_id"], r["turn"]) for r in rows]
     found = search(requests, cfg.search, priors, seeds)
     searched = []

@@ -43,6 +43,11 @@ class GameTask:
         for name in ("curriculum", "eval"):
             if getattr(self.cfg, name).levels is not None:
                 raise SparringError(f"{name}.levels: {self.cfg.env} has no difficulty levels; leave {name}.levels out")
+        searching = [p for p in [*self.cfg.matches.opponents, *self.eval_opponents]
+                     if p == "mcts" or searched_player(p) is not None]
+        if searching and not hasattr(ENVS.load(self.cfg.env), "clone"):
+            raise SparringError(f"{searching[0]} searches copies of the game, and {self.cfg.env} cannot be copied "
+                                "(it has no clone())")
         for name, anchors, players in (("opponents", (BASE,), self.cfg.matches.opponents),
                                        ("eval_opponents", (), self.eval_opponents)):
             for policy in players:

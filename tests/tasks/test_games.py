@@ -44,8 +44,15 @@ def test_the_plan_is_the_same_every_time():
 @pytest.mark.parametrize("settings,error,message", [
     (["matches.opponents=['round-2']"], SparringError, "matches.opponents: unknown policy 'round-2'.*or 'base'"),
     (["matches.eval_opponents=['base']"], SparringError, "matches.eval_opponents: unknown policy 'base'"),
+    (["matches.eval_opponents=['mcts(base)']"], SparringError, "matches.eval_opponents: unknown policy 'mcts\\(base\\)'"),
+    (["matches.opponents=['mcts(round-1)']"], SparringError, "or mcts\\(base\\), the base model with search"),
     (["matches.past_share=0.8"], ConfigError, "self_play_share \\+ past_share must be at most 1"),
 ])
 def test_bad_matchmaking_is_refused(settings, error, message):
     with pytest.raises(error, match=message):
         make_task(load_config(None, [*LEAGUE, *settings])).check()
+
+
+def test_search_players_may_be_seated():
+    make_task(load_config(None, [*LEAGUE, "matches.opponents=['mcts(base)', 'mcts']",
+                                 "matches.eval_opponents=['random-legal', 'mcts']"])).check()
