@@ -58,7 +58,7 @@ def main() -> None:
                 settings = cfg.model_copy(update={"max_steps": steps})
                 started = time.time()
                 if name.startswith("custom"):
-                    train_loop(DEFAULT_MODEL, rows, settings, out, listwise_batch_loss(settings), dtype=dtype)
+                    train_loop(DEFAULT_MODEL, rows, settings, "bench", out, listwise_batch_loss(settings), dtype=dtype)
                 else:
                     train_sft(DEFAULT_MODEL, rows, settings, "bench", out, dtype=dtype)
                 seconds = time.time() - started

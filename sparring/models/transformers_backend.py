@@ -99,17 +99,17 @@ class TransformersBackend:
     def logprobs(self, prompts: Sequence[Sequence[Message]], answers: Sequence[str]) -> list[CompletionLogprobs]:
         """Log-probabilities of each answer's tokens after its prompt, as a chat model is trained on
         them (`chat_completion_ids`). Answers to the same prompt are packed after one copy of it
-        (`packed_logprobs`), `batch_size` prompts per forward pass."""
+        (`packed_logprobs`); a forward pass holds at most `batch_size` prompts and PACKED_TOKENS
+        answer tokens."""
         split = [chat_completion_ids(self.tokenizer, p, a) for p, a in zip(prompts, answers, strict=True)]
         groups: dict[tuple[int, ...], list[int]] = {}
         for i, (prompt_ids, _) in enumerate(split):
             groups.setdefault(tuple(prompt_ids), []).append(i)
-        keys = list(groups)
         scored: list[CompletionLogprobs | None] = [None] * len(split)
-        for start in range(0, len(keys), self.batch_size):
-            batch = [(list(k), [split[i][1] for i in groups[k]]) for k in keys[start:start + self.batch_size]]
-            for k, per_answer in zip(keys[start:start + self.batch_size], packed_logprobs(self.model, batch)):
-                for i, logp in zip(groups[k], per_answer):
+        for batch in _packed_batches(groups, [len(answer) for _, answer in split], self.batch_size):
+            per_group = packed_logprobs(self.model, [(list(p), [split[i][1] for i in mine]) for p, mine in batch])
+            for (_, mine), per_answer in zip(batch, per_group):
+                for i, logp in zip(mine, per_answer):
                     scored[i] = CompletionLogprobs(token_ids=tuple(split[i][1]), per_token=tuple(logp.float().tolist()))
         return scored  # type: ignore[return-value]
 
@@ -139,6 +139,37 @@ def chat_completion_ids(tokenizer, prompt: Sequence[Message], answer: str) -> tu
                                          return_dict=True)["input_ids"]
     shared = next((i for i, (a, b) in enumerate(zip(prompt_ids, full)) if a != b), min(len(prompt_ids), len(full)))
     return list(full[:shared]), list(full[shared:])
+
+
+# Answer tokens per forward pass of `logprobs`: each needs a row of the vocabulary projection (2048 x
+# 49,152 floats is 400 MB for SmolLM2), and one prompt's packed answers are cut at a quarter of it so
+# no row grows long (attention costs the square of a row's length).
+PACKED_TOKENS = 2048
+
+
+def _packed_batches(groups: dict[tuple[int, ...], list[int]], lengths: list[int], batch_size: int
+                    ) -> list[list[tuple[tuple[int, ...], list[int]]]]:
+    """Batches of (prompt, the indices of answers packed after it): at most `batch_size` prompts and
+    PACKED_TOKENS answer tokens a batch (a longer single answer goes alone)."""
+    chunks = []
+    for prompt, mine in groups.items():
+        chunk: list[int] = []
+        for i in mine:
+            if chunk and sum(lengths[j] for j in chunk) + lengths[i] > PACKED_TOKENS // 4:
+                chunks.append((prompt, chunk))
+                chunk = []
+            chunk.append(i)
+        chunks.append((prompt, chunk))
+    batches: list[list[tuple[tuple[int, ...], list[int]]]] = [[]]
+    tokens = 0
+    for prompt, chunk in chunks:
+        size = sum(lengths[i] for i in chunk)
+        if batches[-1] and (len(batches[-1]) == batch_size or tokens + size > PACKED_TOKENS):
+            batches.append([])
+            tokens = 0
+        batches[-1].append((prompt, chunk))
+        tokens += size
+    return [b for b in batches if b]
 
 
 def packed_logprobs(model, groups: Sequence[tuple[list[int], list[list[int]]]]) -> list[list[torch.Tensor]]:
@@ -172,21 +203,25 @@ def packed_logprobs(model, groups: Sequence[tuple[list[int], list[list[int]]]]) 
             allowed[b, 0, start:start + n, start:start + n] = causal[:n, :n]
         pads = torch.arange(len(ids), width)
         allowed[b, 0, pads, pads] = True
-    # position p predicts token p + 1; an answer's first token is predicted by the prompt's last position
-    predicting = sorted({p for _, _, spans, prompt_len in packed for start, n in spans
-                         for p in (prompt_len - 1, *range(start, start + n - 1))})
-    column = {p: i for i, p in enumerate(predicting)}
+    # Position p predicts token p + 1 (an answer's first token is predicted by the prompt's last
+    # position); only those positions of each row go through the vocabulary projection.
+    keep = torch.zeros((batch, width), dtype=torch.bool)
+    for b, (_, _, spans, prompt_len) in enumerate(packed):
+        keep[b, prompt_len - 1] = True
+        for start, n in spans:
+            keep[b, start:start + n - 1] = True
+    row_of = torch.cumsum(keep.flatten(), 0).view(batch, width) - 1  # (b, p) -> its row of the kept logits
     device = next(model.parameters()).device
     logits = model(input_ids=input_ids.to(device), attention_mask=allowed.to(device),
-                   position_ids=position_ids.to(device), logits_to_keep=torch.tensor(predicting, device=device)).logits
+                   position_ids=position_ids.to(device), logits_to_keep=keep.to(device)).logits
     logp = torch.log_softmax(logits.float(), dim=-1)
     out = []
     for b, (_, _, spans, prompt_len) in enumerate(packed):
         mine = []
         for start, n in spans:
-            sources = [column[prompt_len - 1], *(column[p] for p in range(start, start + n - 1))]
+            sources = torch.cat([row_of[b, prompt_len - 1:prompt_len], row_of[b, start:start + n - 1]]).to(device)
             targets = input_ids[b, start:start + n].to(device)
-            mine.append(logp[b, sources].gather(-1, targets.unsqueeze(-1)).squeeze(-1))
+            mine.append(logp[sources].gather(-1, targets.unsqueeze(-1)).squeeze(-1))
         out.append(mine)
     return out
 

@@ -216,7 +216,7 @@ def _listwise_batch(model, tokenizer, batch: list[dict[str, Any]], legal_mass_we
 def train(base_model: str, rows: list[dict[str, Any]], cfg: ExpertIterationConfig, out: Path, seed: int = 0,
           progress=None, dtype: str = "float32") -> TrainResult:
     if cfg.objective == "listwise":
-        return train_loop(base_model, rows, cfg, out, listwise_batch_loss(cfg), seed=seed, progress=progress,
+        return train_loop(base_model, rows, cfg, SECTION, out, listwise_batch_loss(cfg), seed=seed, progress=progress,
                           dtype=dtype)
     if cfg.objective == "sft":
         best = [{**r, "completion": [{"role": "assistant", "content": r["best"]}]} for r in rows]

@@ -148,7 +148,7 @@ def batch_loss(cfg: ReinforceConfig):
 
 def train(base_model: str, rows: list[dict[str, Any]], cfg: ReinforceConfig, out: Path, seed: int = 0,
           progress=None, dtype: str = "float32") -> TrainResult:
-    return train_loop(base_model, rows, cfg, out, batch_loss(cfg), seed=seed, progress=progress, dtype=dtype,
+    return train_loop(base_model, rows, cfg, SECTION, out, batch_loss(cfg), seed=seed, progress=progress, dtype=dtype,
                       betas=(0.9, 0.95))
 
 

@@ -134,7 +134,7 @@ def save_trained(trained, tokenizer, result: TrainResult) -> TrainResult:
 BatchLoss = Callable[[Any, Any, list[dict[str, Any]]], tuple[Any, dict[str, float]]]
 
 
-def train_loop(base_model: str, rows: list[dict[str, Any]], settings: TrainingSettings, out: Path,
+def train_loop(base_model: str, rows: list[dict[str, Any]], settings: TrainingSettings, section: str, out: Path,
                loss_of: BatchLoss, seed: int = 0, progress=None, dtype: str = "float32",
                betas: tuple[float, float] = (0.9, 0.999)) -> TrainResult:
     """Train with a loss of our own (the listwise move loss, PPO-clip), which TRL's trainers do not
@@ -154,6 +154,7 @@ def train_loop(base_model: str, rows: list[dict[str, Any]], settings: TrainingSe
     set_seed(seed)  # the adapter's initial weights
     base_model = resolve_model(base_model)
     tokenizer = load_tokenizer(base_model)
+    _check_room_for_answers(rows, tokenizer, settings.max_length, section)
     model = AutoModelForCausalLM.from_pretrained(base_model, dtype=torch.float32, attn_implementation="sdpa")
     if settings.finetune == "lora":
         model = get_peft_model(model, lora_config(settings))

@@ -126,3 +126,26 @@ def test_answer_tokens_are_those_trls_dpo_trainer_scores(tiny_model, tmp_path):
     prompt = [Message("user", "2+3?")]
     assert chat_completion_ids(tokenizer, prompt, "5") == (tokenized["prompt_ids"], tokenized["chosen_ids"])
     assert chat_completion_ids(tokenizer, prompt, "six")[1] == tokenized["rejected_ids"]
+
+
+def test_packed_batches_keep_to_the_prompt_and_token_budgets(monkeypatch):
+    from sparring.models import transformers_backend as tb
+
+    monkeypatch.setattr(tb, "PACKED_TOKENS", 16)  # at most 4 answer tokens packed after one prompt, 16 a batch
+    groups = {(1,): [0, 1, 2], (2,): [3], (3,): [4]}
+    lengths = [2, 2, 3, 20, 1]
+    # prompt 1's answers: 2 + 2 fit in 4, the third starts a chunk; answer 3 is too long to share a batch
+    assert tb._packed_batches(groups, lengths, batch_size=8) == [[((1,), [0, 1]), ((1,), [2])], [((2,), [3])],
+                                                                 [((3,), [4])]]
+    assert tb._packed_batches(groups, lengths, batch_size=1)[:2] == [[((1,), [0, 1])], [((1,), [2])]]
+
+
+def test_many_answers_to_one_prompt_score_as_each_alone(tiny_model, monkeypatch):
+    from sparring.models import transformers_backend as tb
+
+    monkeypatch.setattr(tb, "PACKED_TOKENS", 40)
+    backend = TransformersBackend(tiny_model, dtype="float32", batch_size=4)
+    answers = [f"move {i}" for i in range(30)]
+    scored = backend.logprobs([SHORT] * 30, answers)
+    for i in (0, 13, 29):
+        assert scored[i].per_token == pytest.approx(_direct_logprobs(backend, SHORT, answers[i]), abs=1e-4)
