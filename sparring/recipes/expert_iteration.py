@@ -22,7 +22,9 @@ computed too (one batched `logprobs` call): it is the search's priors when `sear
 orders the positions: with at most `max_positions` trained on a round, those where the policy is
 furthest from the search (KL(π‖p_θ)) come first. So a position where the policy already plays like
 the search is down-weighted by being trained on last, or not at all, rather than by a weight: a
-round's training is bounded, and its steps go where the policy is wrong.
+round's training is bounded, and its steps go where the policy is wrong. With `replay`, the previous
+round's trained positions compete for those places again (AlphaZero's replay buffer, one round deep
+and chained: what stays wrong stays in), their targets kept, the current policy scored on them.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ SECTION = "expert_iteration"
 
 
 class ExpertIterationConfig(PreferenceSettings):
-    shapes_by_key = {"objective": "build", "max_positions": "build", "search": "build", "beta": "train"}
+    shapes_by_key = {"objective": "build", "max_positions": "build", "search": "build", "beta": "train",
+                     "replay": "build", "legal_mass_weight": "train"}
 
     objective: Literal["listwise", "sft", "dpo"] = Field(
         "listwise", description="listwise: cross-entropy of the legal-move softmax against the search's pi; sft: "
@@ -59,6 +62,9 @@ class ExpertIterationConfig(PreferenceSettings):
         0.5, ge=0, le=1, description="listwise: weight of -log(total probability of the legal moves), which keeps "
                                      "replies legal (1: the loss becomes SFT on the soft target pi)")
     beta: float = Field(0.1, gt=0, description="DPO temperature (objective 'dpo')")
+    replay: bool = Field(False, description=(
+        "the previous round's trained positions compete for max_positions again, with their targets and the "
+        "current policy: the ones it still gets wrong stay in training"))
     search: SearchConfig = Field(default_factory=SearchConfig)
 
 
@@ -126,6 +132,7 @@ def counts(episodes: Sequence[Episode], rows: Sequence[dict[str, Any]], cfg: Exp
     found = positions(episodes)[1]
     searched = [r for r in rows if "target" in r]
     return {**found, "trained_positions": len(searched),
+            "replayed_positions": sum(r.get("replayed", False) for r in searched),
             "agreement": sum(r["agrees"] for r in searched) / len(searched) if searched else None,
             "target_entropy": _mean([_entropy(r["target"]) for r in searched]),
             "policy_entropy": _mean([_entropy(r["policy"]) for r in searched])}
@@ -160,7 +167,9 @@ def with_search(rows: list[dict[str, Any]], cfg: ExpertIterationConfig, context:
         searched.append({**row, "target": target, "policy": mine, "visits": list(result.visits), "q": list(result.q),
                          "best": row["moves"][best], "worst": row["moves"][worst],
                          "agrees": max(range(len(mine)), key=mine.__getitem__) == best,
-                         "gap": _kl(target, mine)})
+                         "gap": _kl(target, mine), "replayed": False})
+    if cfg.replay:
+        searched += replayed(context.previous_rows, searched, own)
     searched.sort(key=lambda r: -r["gap"])  # stable: equal gaps keep the order of play
     kept = searched[:cfg.max_positions]
     if cfg.objective == "dpo":
@@ -172,6 +181,20 @@ def with_search(rows: list[dict[str, Any]], cfg: ExpertIterationConfig, context:
                        rejected=[{"role": "assistant", "content": row["worst"]}],
                        ref_chosen_logps=chosen.total, ref_rejected_logps=rejected.total)
     return kept
+
+
+def replayed(previous: list[dict[str, Any]], fresh: list[dict[str, Any]], priors) -> list[dict[str, Any]]:
+    """The previous round's trained positions not met again, with the current policy's distribution
+    (`priors`) and its distance from their targets, which stand: a rules-only search's target does not
+    depend on the policy, and one with the policy's priors came from a model one round older."""
+    met = {(r["env_id"], r["seat"], str(r["prompt"])) for r in fresh}
+    old = [r for r in previous if "target" in r and (r["env_id"], r["seat"], str(r["prompt"])) not in met]
+    again = []
+    for row, mine in zip(old, priors([_request_of(r) for r in old])):
+        best = row["moves"].index(row["best"])
+        again.append({**row, "policy": mine, "agrees": max(range(len(mine)), key=mine.__getitem__) == best,
+                      "gap": _kl(row["target"], mine), "replayed": True})
+    return again
 
 
 def _kl(p: Sequence[float], q: Sequence[float]) -> float:

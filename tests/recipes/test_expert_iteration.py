@@ -105,6 +105,26 @@ def test_with_search_gives_targets_ordered_by_how_far_the_policy_is(tiny_model):
     assert counted["trained_positions"] == 5 and 0 <= counted["agreement"] <= 1
 
 
+def test_replay_brings_back_the_previous_rounds_positions_the_policy_still_gets_wrong(tiny_model):
+    model = load_model("transformers", tiny_model, dtype="float32")
+    cfg = ExpertIterationConfig(search=SearchConfig(simulations=20), max_positions=100)
+    games = _games(8)
+    previous = with_search(build(games[:4], cfg), cfg, BuildContext(round=1, model=model))
+    fresh = build(games[4:], cfg)
+    alone = with_search(fresh, cfg, BuildContext(round=2, model=model, previous_rows=previous))
+    mixed = with_search(fresh, cfg.model_copy(update={"replay": True}),
+                        BuildContext(round=2, model=model, previous_rows=previous))
+    again = [r for r in mixed if r["replayed"]]
+    met = {str(r["prompt"]) for r in fresh}
+    assert again and all(str(r["prompt"]) not in met for r in again)  # a position met again is searched anew
+    assert len(mixed) == len(alone) + len(again) and not any(r["replayed"] for r in alone)
+    old = {str(r["prompt"]): r for r in previous}
+    for row in again:
+        assert row["target"] == old[str(row["prompt"])]["target"]
+    gaps = [r["gap"] for r in mixed]
+    assert gaps == sorted(gaps, reverse=True)
+
+
 def test_the_dpo_objective_pairs_the_best_move_over_the_worst_with_reference_logprobs(tiny_model):
     model = load_model("transformers", tiny_model, dtype="float32")
     cfg = ExpertIterationConfig(objective="dpo", search=SearchConfig(simulations=30), max_positions=3)
