@@ -18,8 +18,8 @@ moves played (the env is deterministic), and searched from the seat's own view (
 Kuhn poker). A position with one legal move gives no signal and is counted, not trained on; the
 same position met twice is searched once. The policy's own move distribution at every position is
 computed too (one batched `logprobs` call): it is the search's priors when `search.priors =
-"policy"`, it measures how often the policy already agrees with the search (`agreement`), and it
-orders the positions: with at most `max_positions` trained on a round, those where the policy is
+"policy"`, it measures how often the policy already agrees with the search on the positions trained
+on (`agreement`, before training), and it orders the positions: with at most `max_positions` trained on a round, those where the policy is
 furthest from the search (KL(π‖p_θ)) come first. So a position where the policy already plays like
 the search is down-weighted by being trained on last, or not at all, rather than by a weight: a
 round's training is bounded, and its steps go where the policy is wrong. With `replay`, the previous

@@ -16,7 +16,6 @@ from sparring.recipes.base import BuildContext, TrainResult
 from sparring.recipes.expert_iteration import (RECIPE, ExpertIterationConfig, build, check, counts, listwise_loss,
                                                positions, train, with_search)
 from sparring.models.transformers_backend import answers_token_logprobs
-from sparring.recipes.training import planned_steps
 from sparring.search.mcts import SearchConfig
 from sparring.types import Message
 
@@ -41,13 +40,6 @@ def test_listwise_loss_with_a_one_hot_target_is_the_moves_negative_log_softmax()
     for i in range(4):
         one_hot = [float(j == i) for j in range(4)]
         assert float(listwise_loss(s, one_hot)) == pytest.approx(float(-torch.log_softmax(s, -1)[i]))
-
-
-def test_planned_steps_are_bounded_by_max_steps():
-    cfg = ExpertIterationConfig(batch_size=4, epochs=2.0)
-    assert planned_steps(10, cfg) == 5  # ceil(10 x 2 / 4)
-    assert planned_steps(10, cfg.model_copy(update={"max_steps": 2})) == 2
-    assert planned_steps(1, cfg) == 1
 
 
 def test_packed_moves_score_as_the_backend_scores_each(tiny_backend):
