@@ -1,9 +1,11 @@
 """The training set-up every recipe shares: TRL trainer, LoRA or full fine-tuning, CPU or GPU, saving.
 
 A recipe's config subclasses `TrainingSettings`, builds its dataset, and calls `train_with` with its
-TRL trainer and config classes (SFT, DPO, ...) plus what is its own; this module holds the rest:
-loading, precision, the LoRA adapter and its merge, the progress bar, and an atomic save of weights,
-tokenizer and the training record (so a checkpoint found on resume keeps its losses).
+TRL trainer and config classes (SFT, DPO, ...) plus what is its own, or, for a loss TRL does not have
+(the listwise move loss, PPO-clip), `train_loop` with a function giving a batch's loss; this module
+holds the rest: loading, precision, the LoRA adapter and its merge, the progress bar, the bound on a
+round's steps (`max_steps`), and an atomic save of weights, tokenizer and the training record (so a
+checkpoint found on resume keeps its losses).
 """
 
 from __future__ import annotations
