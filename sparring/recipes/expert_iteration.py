@@ -162,7 +162,7 @@ def with_search(rows: list[dict[str, Any]], cfg: ExpertIterationConfig, context:
         if list(result.moves) != row["moves"]:
             raise SparringError(f"the replayed position of {row['episode_id']} turn {row['turn']} lists other moves")
         target = result.target(cfg.search.temperature)
-        best = max(range(len(target)), key=lambda i: (result.visits[i], result.q[i]))
+        best = result.moves.index(result.best())
         worst = min(range(len(target)), key=lambda i: (result.q[i], result.visits[i]))
         searched.append({**row, "target": target, "policy": mine, "visits": list(result.visits), "q": list(result.q),
                          "best": row["moves"][best], "worst": row["moves"][worst],
