@@ -35,7 +35,7 @@ from sparring.policies.checkpoints import load_model
 from sparring.rundir import RunDir
 from sparring.search.mcts import SearchConfig, search
 from sparring.search.player import SearchPlayer
-from sparring.search.priors import policy_priors
+from sparring.search.priors import PolicyPriors
 from sparring.tasks.games import results_by_opponent
 from sparring.types import SamplingParams
 
@@ -70,7 +70,7 @@ def search_cost(backend, env_id: str, positions: int, simulations: int) -> tuple
             request = result.next_request
         roots.append(request)
     scored, scoring = [], [0.0]
-    priors = policy_priors(backend)
+    priors = PolicyPriors(backend)
 
     def timed(requests):
         started = time.time()
@@ -139,7 +139,7 @@ def main() -> None:
         math = "-" if args.no_transfer else f"{100 * evaluate(backend, 'arithmetic-v0', heldout, 48, {'round': 0})['accuracy']:.1f}"
         table.add_row(name, *(cell(bare.get(o)) for o in opponents), math, f"{(time.time() - started) / 60:.1f}")
         started = time.time()
-        searched = play(SearchPlayer(SearchConfig(simulations=args.simulations), policy_priors(backend), name),
+        searched = play(SearchPlayer(SearchConfig(simulations=args.simulations), PolicyPriors(backend), name),
                         env_id, opponents, args.games)
         table.add_row(f"mcts({name})", *(cell(searched.get(o)) for o in opponents), "-",
                       f"{(time.time() - started) / 60:.1f}")

@@ -39,7 +39,7 @@ from sparring.report.console import percent_text, progress_bar, rounds_table
 from sparring.report.html import html_report
 from sparring.rundir import RunDir, code_version
 from sparring.search.player import SearchPlayer, searched_player
-from sparring.search.priors import policy_priors
+from sparring.search.priors import PolicyPriors
 from sparring.seeds import derive_seed
 from sparring.store import EpisodeStore
 from sparring.tasks import Task, make_task
@@ -242,7 +242,7 @@ def seat_policies(specs: list[EpisodeSpec], trained: Model, sampling: SamplingPa
     def player(policy_id: str) -> Policy:
         inner = searched_player(policy_id)
         if inner is not None:
-            return SearchPlayer(priors=policy_priors(model(inner).backend), priors_from=inner)
+            return SearchPlayer(priors=PolicyPriors(model(inner).backend), priors_from=inner)
         if policy_id == TRAINED or checkpoint_round(policy_id) is not None:
             return model(policy_id).policy(sampling)
         return POLICIES.make(policy_id)

@@ -19,9 +19,11 @@ Kuhn poker). A position with one legal move gives no signal and is counted, not 
 same position met twice is searched once. The policy's own move distribution at every position is
 computed too (one batched `logprobs` call): it is the search's priors when `search.priors =
 "policy"`, it measures how often the policy already agrees with the search on the positions trained
-on (`agreement`, before training), and it orders the positions: with at most `max_positions` trained on a round, those where the policy is
-furthest from the search (KL(π‖p_θ)) come first. So a position where the policy already plays like
-the search is down-weighted by being trained on last, or not at all, rather than by a weight: a
+on (`agreement`, before training), and it orders the positions: with at most `max_positions`
+trained on a round, those furthest from the search come first (`distance`: KL(π‖p_θ) plus the
+probability the policy puts off the legal moves, where Connect Four's full columns show up). So a
+position where the policy already plays like the search is down-weighted by being trained on last,
+or not at all, rather than by a weight: a
 round's training is bounded, and its steps go where the policy is wrong. With `replay`, the previous
 round's trained positions compete for those places again (AlphaZero's replay buffer, one round deep
 and chained: what stays wrong stays in), their targets kept, the current policy scored on them.
@@ -40,8 +42,8 @@ from sparring.errors import SparringError
 from sparring.policies import TRAINED
 from sparring.recipes.base import BuildContext, Recipe, TrainResult, episode_provenance
 from sparring.recipes.training import PreferenceSettings, train_dpo, train_loop, train_sft
-from sparring.search.mcts import SearchConfig, search, uniform_priors
-from sparring.search.priors import policy_priors
+from sparring.search.mcts import SearchConfig, search, softmax, uniform_priors
+from sparring.search.priors import PolicyPriors
 from sparring.seeds import derive_seed
 from sparring.types import Episode, Message, TurnRequest, id_order
 
@@ -148,26 +150,27 @@ def _request_of(row: dict[str, Any]) -> TurnRequest:
 
 def with_search(rows: list[dict[str, Any]], cfg: ExpertIterationConfig, context: BuildContext) -> list[dict[str, Any]]:
     """Every position searched (all trees together) with its target π, the policy's own move
-    distribution and whether its argmax is the search's best move; ordered by KL(π‖p_θ), the furthest
+    distribution and whether its argmax is the search's best move; ordered by `distance`, the furthest
     first, and cut at `max_positions`; for `dpo`, the reference log-probabilities of best and worst."""
     backend = context.model.backend
     requests = [_request_of(r) for r in rows]
-    own = policy_priors(backend)  # caches each position's scores: the search's root priors are these
-    policy = own(requests)
+    own = PolicyPriors(backend)  # caches each position's scores: the search's root priors are these
+    scores = own.scores(requests)
     priors = own if cfg.search.priors == "policy" else uniform_priors
     seeds = [derive_seed("search", r["episode_id"], r["turn"]) for r in rows]
     found = search(requests, cfg.search, priors, seeds)
     searched = []
-    for row, request, mine, result in zip(rows, requests, policy, found):
+    for row, request, moves_scored, result in zip(rows, requests, scores, found):
         if list(result.moves) != row["moves"]:
             raise SparringError(f"the replayed position of {row['episode_id']} turn {row['turn']} lists other moves")
         target = result.target(cfg.search.temperature)
         best = result.moves.index(result.best())
         worst = min(range(len(target)), key=lambda i: (result.q[i], result.visits[i]))
+        mine = softmax(moves_scored)
         searched.append({**row, "target": target, "policy": mine, "visits": list(result.visits), "q": list(result.q),
                          "best": row["moves"][best], "worst": row["moves"][worst],
                          "agrees": max(range(len(mine)), key=mine.__getitem__) == best,
-                         "gap": _kl(target, mine), "replayed": False})
+                         "gap": distance(target, moves_scored), "replayed": False})
     if cfg.replay:
         searched += replayed(context.previous_rows, searched, own)
     searched.sort(key=lambda r: -r["gap"])  # stable: equal gaps keep the order of play
@@ -183,22 +186,26 @@ def with_search(rows: list[dict[str, Any]], cfg: ExpertIterationConfig, context:
     return kept
 
 
-def replayed(previous: list[dict[str, Any]], fresh: list[dict[str, Any]], priors) -> list[dict[str, Any]]:
+def replayed(previous: list[dict[str, Any]], fresh: list[dict[str, Any]], own: PolicyPriors) -> list[dict[str, Any]]:
     """The previous round's trained positions not met again, with the current policy's distribution
-    (`priors`) and its distance from their targets, which stand: a rules-only search's target does not
+    (scored by `own`) and its distance from their targets, which stand: a rules-only search's target does not
     depend on the policy, and one with the policy's priors came from a model one round older."""
     met = {(r["env_id"], r["seat"], str(r["prompt"])) for r in fresh}
     old = [r for r in previous if "target" in r and (r["env_id"], r["seat"], str(r["prompt"])) not in met]
     again = []
-    for row, mine in zip(old, priors([_request_of(r) for r in old])):
-        best = row["moves"].index(row["best"])
+    for row, moves_scored in zip(old, own.scores([_request_of(r) for r in old])):
+        best, mine = row["moves"].index(row["best"]), softmax(moves_scored)
         again.append({**row, "policy": mine, "agrees": max(range(len(mine)), key=mine.__getitem__) == best,
-                      "gap": _kl(row["target"], mine), "replayed": True})
+                      "gap": distance(row["target"], moves_scored), "replayed": True})
     return again
 
 
-def _kl(p: Sequence[float], q: Sequence[float]) -> float:
-    return sum(a * (math.log(a) - math.log(max(b, 1e-30))) for a, b in zip(p, q) if a > 0)
+def distance(target: Sequence[float], scores: Sequence[float]) -> float:
+    """Σ π(a) (log π(a) − s(a)) over the legal moves, s a move's summed token log-probability: the
+    KL from the target to the policy's softmax over the legal moves plus −log of the probability the
+    legal moves hold together, so a position where the reply is mostly not a legal move is far from
+    the search too (with `legal_mass_weight = 1` the listwise loss is this plus the target's entropy)."""
+    return sum(t * (math.log(t) - s) for t, s in zip(target, scores) if t > 0)
 
 
 def _entropy(p: Sequence[float]) -> float:

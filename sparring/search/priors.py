@@ -26,16 +26,22 @@ def move_scores(backend: Backend, requests: Sequence[TurnRequest]) -> list[list[
     return out
 
 
-def policy_priors(backend: Backend) -> Priors:
+class PolicyPriors:
     """Priors from `backend`, each position scored once: trees searched together, and one tree's
-    simulations, reach the same positions again and again."""
-    known: dict[tuple, list[float]] = {}
+    simulations, reach the same positions again and again. `scores` gives the moves' summed
+    log-probabilities themselves (how much of the reply's probability the legal moves hold, which
+    the softmax hides)."""
 
-    def priors(requests: Sequence[TurnRequest]) -> list[list[float]]:
+    def __init__(self, backend: Backend):
+        self.backend = backend
+        self.known: dict[tuple, list[float]] = {}
+
+    def scores(self, requests: Sequence[TurnRequest]) -> list[list[float]]:
         keys = [(r.messages, r.legal_actions) for r in requests]
-        new = list({k: r for k, r in zip(keys, requests) if k not in known}.items())
-        for (key, _), scores in zip(new, move_scores(backend, [r for _, r in new])):
-            known[key] = softmax(scores)
-        return [known[k] for k in keys]
+        new = list({k: r for k, r in zip(keys, requests) if k not in self.known}.items())
+        for (key, _), scores in zip(new, move_scores(self.backend, [r for _, r in new])):
+            self.known[key] = scores
+        return [self.known[k] for k in keys]
 
-    return priors
+    def __call__(self, requests: Sequence[TurnRequest]) -> list[list[float]]:
+        return [softmax(s) for s in self.scores(requests)]

@@ -13,11 +13,21 @@ from sparring.errors import SparringError
 from sparring.policies import POLICIES
 from sparring.policies.checkpoints import load_model
 from sparring.recipes.base import BuildContext, TrainResult
-from sparring.recipes.expert_iteration import (RECIPE, ExpertIterationConfig, build, check, counts, listwise_loss,
-                                               positions, train, with_search)
+from sparring.recipes.expert_iteration import (RECIPE, ExpertIterationConfig, build, check, counts, distance,
+                                               listwise_loss, positions, train, with_search)
 from sparring.models.transformers_backend import answers_token_logprobs
 from sparring.search.mcts import SearchConfig
 from sparring.types import Message
+
+
+def test_distance_counts_the_probability_off_the_legal_moves_by_hand():
+    # the policy gives the legal moves 0.5 and 0.25 (0.25 elsewhere): towards a one-hot target on the
+    # first, KL over the renormalised softmax is -ln(0.5/0.75) = 0.405, plus -ln 0.75 = 0.288 off them
+    assert distance([1.0, 0.0], [math.log(0.5), math.log(0.25)]) == pytest.approx(math.log(2), abs=1e-9)
+    # π = (0.5, 0.5) against the same scores: 0.5(ln 0.5 - ln 0.5) + 0.5(ln 0.5 - ln 0.25) = 0.5 ln 2
+    assert distance([0.5, 0.5], [math.log(0.5), math.log(0.25)]) == pytest.approx(0.5 * math.log(2), abs=1e-9)
+    # a policy that gives the legal moves all its mass: the plain KL
+    assert distance([0.5, 0.5], [math.log(0.5), math.log(0.5)]) == pytest.approx(0.0, abs=1e-12)
 
 
 def test_listwise_loss_on_three_moves_by_hand():
