@@ -11,7 +11,7 @@ from sparring.config import load_config
 from sparring.errors import SparringError
 from sparring.policies.checkpoints import load_model
 from sparring.recipes.base import BuildContext
-from sparring.recipes.reinforce import (ReinforceConfig, build, check, counts, group_advantages, kl_k3, ppo_clip_loss,
+from sparring.recipes.reinforce import (ReinforceConfig, build, check, counts, group_baselines, kl_k3, ppo_clip_loss,
                                         train, with_old_logprobs)
 from sparring.types import Completion, Episode, Message, Turn
 
@@ -48,19 +48,23 @@ def _solo(id, seed, reward, texts=("Answer: 3",), legal=None):
 
 def test_solo_advantage_is_the_reward_minus_the_problems_mean():
     episodes = [_solo("a", 1, 1.0), _solo("b", 1, 0.0), _solo("c", 1, 0.0), _solo("d", 2, 1.0)]
-    assert group_advantages(episodes) == {("a", 0): pytest.approx(2 / 3), ("b", 0): pytest.approx(-1 / 3),
-                                          ("c", 0): pytest.approx(-1 / 3), ("d", 0): 0.0}
+    assert group_baselines(episodes, -1.5) == {("a", 0): pytest.approx(1 / 3), ("b", 0): pytest.approx(1 / 3),
+                                               ("c", 0): pytest.approx(1 / 3), ("d", 0): 1.0}
     rows = build(episodes, ReinforceConfig())
     assert [(r["episode_id"], round(r["advantage"], 3)) for r in rows] == [("a", 0.667), ("b", -0.333), ("c", -0.333)]
 
 
-def test_an_illegal_reply_is_credited_with_the_illegal_reward():
-    episodes = [_solo("a", 1, 1.0, texts=("no idea", "Answer: 3"), legal=[False, True]), _solo("b", 1, 0.0)]
+def test_an_illegal_reply_is_credited_with_the_illegal_reward_in_the_problems_mean_too():
+    episodes = [_solo("a", 1, 1.0, texts=("no idea", "Answer: 3"), legal=[False, True]), _solo("b", 1, 0.0),
+                _solo("c", 2, 0.0, texts=("?",), legal=[False]), _solo("d", 2, 1.0)]
     rows = build(episodes, ReinforceConfig(illegal_reward=-1.5))
-    # baseline 0.5: the illegal turn gets -1.5 - 0.5, the legal one 1 - 0.5
-    assert [(r["turn"], r["advantage"], r["legal"]) for r in rows if r["episode_id"] == "a"] == [(0, -2.0, False),
-                                                                                              (1, 0.5, True)]
-    assert counts(episodes, rows, ReinforceConfig())["illegal_rows"] == 1
+    # problem 1: a is credited -1.5 (it replied illegally once), b 0: baseline -0.75; a's illegal turn
+    # -1.5 + 0.75, its legal one 1 + 0.75, and b's wrong but legal answer 0 + 0.75
+    assert [(r["episode_id"], r["turn"], r["advantage"], r["legal"]) for r in rows if r["seed"] == 1] == [
+        ("a", 0, -0.75, False), ("a", 1, 1.75, True), ("b", 0, 0.75, True)]
+    # problem 2: -1.5 and 1, baseline -0.25: the advantages sum to zero
+    assert [r["advantage"] for r in rows if r["seed"] == 2] == [-1.25, 1.25]
+    assert counts(episodes, rows, ReinforceConfig())["illegal_rows"] == 2
 
 
 def test_game_rows_carry_the_role_conditioned_advantage_of_the_trained_seats_only():
