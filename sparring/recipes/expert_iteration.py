@@ -23,8 +23,8 @@ on (`agreement`, before training), and it orders the positions: with at most `ma
 trained on a round, those furthest from the search come first (`distance`: KL(π‖p_θ) plus the
 probability the policy puts off the legal moves, where Connect Four's full columns show up). So a
 position where the policy already plays like the search is down-weighted by being trained on last,
-or not at all, rather than by a weight: a
-round's training is bounded, and its steps go where the policy is wrong. With `replay`, the previous
+or not at all, rather than by a weight: a round's training is bounded, and its steps go where the
+policy is wrong. With `replay`, the previous
 round's trained positions compete for those places again (AlphaZero's replay buffer, one round deep
 and chained: what stays wrong stays in), their targets kept, the current policy scored on them.
 """
