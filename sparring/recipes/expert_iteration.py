@@ -24,9 +24,9 @@ trained on a round, those furthest from the search come first (`distance`: KL(π
 probability the policy puts off the legal moves, where Connect Four's full columns show up). So a
 position where the policy already plays like the search is down-weighted by being trained on last,
 or not at all, rather than by a weight: a round's training is bounded, and its steps go where the
-policy is wrong. With `replay`, the previous
-round's trained positions compete for those places again (AlphaZero's replay buffer, one round deep
-and chained: what stays wrong stays in), their targets kept, the current policy scored on them.
+policy is wrong. With `replay`, the previous round's trained positions compete for those places
+again (AlphaZero's replay buffer, one round deep and chained: what stays wrong stays in), their
+targets kept, the current policy scored on them.
 """
 
 from __future__ import annotations
