@@ -11,8 +11,10 @@ played episodes so a resumed run plays it again. More than `max_failures` failur
 with `TooManyFailures`. Caps end an episode as truncated with no outcome (not as a loss): `max_turns`
 per episode; and once `max_tokens` tokens are generated, no new episode starts.
 
-Each request is answered with a seed derived from the run's `seed`, the episode id and the turn
-number, so an answer does not depend on the order of calls or on the rest of its batch.
+Each request is answered with a seed derived from the run's `seed`, the episode's `stream` (its id
+unless the spec names one) and the turn number, so an answer does not depend on the order of calls or
+on the rest of its batch; episodes given the same stream meet the same random numbers (every round's
+evaluation game g against a stochastic player, so rounds differ by the policy, not by the dice).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class EpisodeSpec:
     policies: tuple[str, ...]
     env_kwargs: Mapping[str, Any] = field(default_factory=dict)
     tags: Mapping[str, Any] = field(default_factory=dict)
+    stream: str | None = None  # what its turns' seeds derive from [default: the id]
 
 
 class TooManyFailures(SparringError):
@@ -52,6 +55,7 @@ class _Live:
     episode: Episode
     env: Any
     request: TurnRequest | None
+    stream: str
 
 
 def run_episodes(
@@ -100,15 +104,15 @@ def run_episodes(
             )
             try:
                 env = make_env(spec.env_id, **spec.env_kwargs)
-                live.append(_Live(episode, env, env.reset(spec.seed)))
+                live.append(_Live(episode, env, env.reset(spec.seed), spec.stream or spec.id))
             except Exception:
-                finish(_Live(episode, None, None), error="error in reset: " + _last_line())
+                finish(_Live(episode, None, None, spec.stream or spec.id), error="error in reset: " + _last_line())
 
     refill()
     while live:
         for policy_id in sorted({_acting_policy(item) for item in live}):
             group = [item for item in live if _acting_policy(item) == policy_id]
-            seeds = None if seed is None else [derive_seed(seed, item.episode.id, len(item.episode.turns))
+            seeds = None if seed is None else [derive_seed(seed, item.stream, len(item.episode.turns))
                                                 for item in group]
             try:
                 completions = policies[policy_id].act([item.request for item in group], seeds)

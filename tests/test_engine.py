@@ -99,6 +99,15 @@ def test_episodes_carry_provenance_and_call_seeds(tmp_path):
     assert episode.turns[0].info["seed"] is not None
 
 
+def test_episodes_of_one_stream_meet_the_same_seeds():
+    # every round's evaluation game g shares a stream: the opponent's dice do not change with the round
+    policies = {"p": LLMPolicy(ScriptedBackend(_solve), SamplingParams(temperature=0.7))}
+    specs = [EpisodeSpec(id=f"r{r}/e", env_id="arithmetic-v0", seed=0, policies=("p",), stream=stream)
+             for r, stream in ((1, "eval/0"), (2, "eval/0"), (3, None))]
+    seeds = {e.id: e.turns[0].info["seed"] for e in run_episodes(specs, policies, PROVENANCE, seed=4)}
+    assert seeds["r1/e"] == seeds["r2/e"] != seeds["r3/e"]
+
+
 def test_real_backend_serves_many_episodes_in_one_call(tiny_backend):
     before = tiny_backend.generate_calls
     episodes = run_episodes(_specs(24), {"p": LLMPolicy(tiny_backend, SamplingParams(max_new_tokens=4))}, PROVENANCE,

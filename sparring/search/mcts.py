@@ -15,6 +15,15 @@ there, so Q(s,a) is always from the mover's view. Every tree in flight contribut
 batched priors call per simulation (and one per rollout ply), so an LLM scores the legal moves of all
 pending positions at once.
 
+A node is what its mover sees, not the move sequence alone: a child is keyed by the move and the next
+request's `state` (the mover's view). In a game of perfect information that is one child per move, as
+usual; in Kuhn poker the other seat's nodes split by the card it holds in the simulation, so it plays
+its own card. Keyed by moves alone, its nodes averaged over the cards it might hold, as if it did not
+know its own: the search's first seat then bet with a Q (a J folds, a K calls, worth −0.5 chip against
+the equilibrium where checking is worth +0.17). What stays weak: the other seat's nodes are only ever
+reached with the searching seat's true card, so they play as if they knew it (no bluff pays against
+them) — moves the equilibrium is indifferent between can tie, and the search never bluffs.
+
 The visit counts at the root give the search's policy, π(a) ∝ N(a)^(1/τ): the training target of
 expert iteration and, at τ → 0, the move a search-backed player makes.
 
@@ -70,7 +79,9 @@ class Node:
     priors: list[float] = field(default_factory=list)
     visits: list[int] = field(default_factory=list)
     value_sums: list[float] = field(default_factory=list)  # per move, from the mover's (this node's seat's) view
-    children: dict[int, Node] = field(default_factory=dict)
+    # keyed by the move and what the next mover sees (`TurnRequest.state`): one child per move in a
+    # game of perfect information; in poker, one per card the other seat may hold
+    children: dict[tuple[int, Any], Node] = field(default_factory=dict)
     terminal: bool = False  # the game is over here (its outcome may differ between determinizations)
     expanded: bool = False
 
@@ -205,9 +216,10 @@ def _descend(i: int, root_env, root: TurnRequest, tree: Node, rng: random.Random
         move = select(node.q(), node.visits, node.priors, cfg.c_puct)
         walk.path.append((node, move))
         result = env.step(node.moves[move])
-        if move not in node.children:
-            node.children[move] = Node(seat=-1 if result.done else result.next_request.seat, terminal=result.done)
-        walk.node, walk.request = node.children[move], result.next_request
+        key = (move, None if result.done else result.next_request.state)
+        if key not in node.children:
+            node.children[key] = Node(seat=-1 if result.done else result.next_request.seat, terminal=result.done)
+        walk.node, walk.request = node.children[key], result.next_request
         if result.done:
             walk.outcome = scaled(result.rewards, env.reward_range)
             break

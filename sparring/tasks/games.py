@@ -107,14 +107,14 @@ class GameTask:
             for g in range(matches.eval_games):
                 policies, players = self._seating(g, opponent, player_name(r))
                 specs.append(EpisodeSpec(id=f"r{r}/eval/{opponent}/{g}", env_id=self.cfg.env,
-                                         seed=HELDOUT_SEED_BASE + g, policies=policies,
+                                         seed=HELDOUT_SEED_BASE + g, policies=policies, stream=f"eval/{opponent}/{g}",
                                          tags={"stage": "eval", "opponent": opponent, "players": players}))
         if progress is not None:
             progress.start(len(specs))
         greedy = model.policy(SamplingParams(temperature=0.0, max_new_tokens=self.cfg.eval.max_new_tokens))
         policies = {TRAINED: greedy, **{name: POLICIES.make(name) for name in self.eval_opponents}}
         episodes = run_missing(specs, policies, provenance, store, "eval", progress,
-                               seed=derive_seed(self.cfg.seed, "eval", r),
+                               seed=derive_seed(self.cfg.seed, "eval"),
                                max_failures=int(self.cfg.rollout.max_failed_fraction * len(specs)))
         by_opponent = results_by_opponent(episodes)
         first = by_opponent.get(self.eval_opponents[0], {})

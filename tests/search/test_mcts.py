@@ -125,6 +125,20 @@ def test_search_in_kuhn_poker_never_reads_the_hidden_card():
     assert with_k.moves == ("call", "fold") and sum(with_k.visits) == 59
 
 
+def test_the_other_seat_plays_the_card_it_holds_in_each_simulation():
+    # Seat 0 holds the Q. A bet: a J folds (+1 chip), a K calls (-2): -0.5, i.e. -0.25 on [-1, 1] (the
+    # tree's average sits above it: the other seat's nodes explore). A check: the J checks (+1), the K
+    # bets and the Q folds (-1): 0. With the other seat's nodes merged over its cards it called the bet
+    # with either (the call's average being 0 > the fold's -1), and the search bet with the Q (worth 0).
+    env = make_env("kuhn-poker-v1")
+    request = env.reset(0)
+    env.cards = ("Q", "K")
+    found = search([request], SearchConfig(simulations=1000, dirichlet_fraction=0.0), uniform_priors, [3])[0]
+    q = dict(zip(found.moves, found.q))
+    assert found.best() == "check"
+    assert -0.3 < q["bet"] < -0.05 and q["check"] == pytest.approx(0.0, abs=0.05)
+
+
 def test_search_refuses_an_env_it_cannot_copy():
     with pytest.raises(SparringError, match="clone"):
         search([TurnRequest(0, (Message("user", "x"),), ("1",))], RULES, uniform_priors, seeds=[0])
