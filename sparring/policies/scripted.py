@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import random
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from sparring.types import Completion, TurnRequest
 
@@ -108,5 +108,41 @@ class KuhnEquilibrium:
         }
         return table[history][card]
 
+    def value_against(self, strategy: Callable[[str, tuple[str, ...]], str | None]) -> tuple[float, float]:
+        """The exact chips a hand that the pure `strategy` (card, history → move; None: an illegal
+        reply, a forfeit of 2 chips) earns against this player, as first seat and as second: every
+        deal and every branch of this player's mixing, weighted by its probability. 200 sampled hands
+        measure it only to ±0.1 chip (the standard error), too coarse for a gap of 0.02 to the value."""
+        from sparring.envs.kuhn_poker import CARDS, KuhnPoker
+
+        def walk(game: KuhnPoker, seat: int) -> float:
+            outcome = game.outcome()
+            if outcome is not None:
+                return outcome[seat]
+            legal = game.legal_moves()
+            if game.to_act() == seat:
+                move = strategy(game.cards[seat], game.history)
+                return walk(_after(game, move), seat) if move in legal else -2.0
+            aggressive, passive = ("call", "fold") if "call" in legal else ("bet", "check")
+            p = self._aggression(game.cards[1 - seat], game.history)
+            return p * walk(_after(game, aggressive), seat) + (1 - p) * walk(_after(game, passive), seat)
+
+        deals = [(a, b) for a in CARDS for b in CARDS if a != b]
+        values = []
+        for seat in (0, 1):
+            total = 0.0
+            for cards in deals:
+                game = KuhnPoker()
+                game.cards, game.history = cards, ()
+                total += walk(game, seat)
+            values.append(total / len(deals))
+        return values[0], values[1]
+
     def provenance(self) -> dict[str, Any]:
         return {"kind": "scripted", "name": "kuhn-equilibrium", "alpha": self.alpha}
+
+
+def _after(game, move: str):
+    twin = game.clone()
+    twin.apply(move)
+    return twin

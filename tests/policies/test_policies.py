@@ -56,3 +56,20 @@ def test_kuhn_equilibrium_holds_the_first_seat_to_minus_one_eighteenth():
     episodes = run_episodes(specs, {"eq": POLICIES.make("kuhn-equilibrium")}, {"round": 0}, seed=0, max_in_flight=1024)
     assert sum(e.rewards[0] for e in episodes) / hands == pytest.approx(-1 / 18, abs=0.04)
     assert all(e.has_outcome and all(t.legal for t in e.turns) for e in episodes)
+
+
+def test_exact_value_against_the_equilibrium_by_hand():
+    eq = POLICIES.make("kuhn-equilibrium")
+    # Never bluff, fold a J to a bet, call with Q and K, bet a K: a best response to the equilibrium,
+    # worth the game's value in each seat (worked by hand over the six deals: -2/6 and +2/6, over 6).
+    def best_response(card, history):
+        if history and history[-1] == "bet":
+            return "fold" if card == "J" else "call"
+        return "bet" if card == "K" else "check"
+
+    assert eq.value_against(best_response) == pytest.approx((-1 / 18, 1 / 18))
+    # Always bet or call: -4/6 over the six deals in either seat, -1/9 a hand.
+    assert eq.value_against(lambda card, history: "call" if history and history[-1] == "bet" else "bet") == \
+        pytest.approx((-1 / 9, -1 / 9))
+    # An illegal reply forfeits 2 chips wherever it is due: always, as first seat
+    assert eq.value_against(lambda card, history: None)[0] == pytest.approx(-2.0)
