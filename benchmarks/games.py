@@ -163,9 +163,10 @@ def main() -> None:
     table.add_row("mcts (rules only)", *(cell(rules.get(o)) for o in opponents), *["-"] * exact, "-",
                   f"{(time.time() - started) / 60:.1f}")
     for name, path in checkpoints.items():
-        backend = load_model("transformers", path, dtype=dtype).backend
+        model = load_model("transformers", path, dtype=dtype)
+        backend = model.backend
         started = time.time()
-        greedy = load_model("transformers", path, dtype=dtype).policy(SamplingParams(temperature=0.0, max_new_tokens=16))
+        greedy = model.policy(SamplingParams(temperature=0.0, max_new_tokens=16))
         bare = play(greedy, env_id, opponents, args.games)
         math = "-" if args.no_transfer else f"{100 * evaluate(backend, 'arithmetic-v0', heldout, 48, {'round': 0})['accuracy']:.1f}"
         table.add_row(name, *(cell(bare.get(o)) for o in opponents), *[kuhn_greedy_value(greedy)] * exact, math,

@@ -102,11 +102,12 @@ def run_episodes(
                 policies=spec.policies, tags=dict(spec.tags),
                 provenance={**provenance, "policies": {p: policies[p].provenance() for p in set(spec.policies)}},
             )
+            stream = spec.stream or spec.id
             try:
                 env = make_env(spec.env_id, **spec.env_kwargs)
-                live.append(_Live(episode, env, env.reset(spec.seed), spec.stream or spec.id))
+                live.append(_Live(episode, env, env.reset(spec.seed), stream))
             except Exception:
-                finish(_Live(episode, None, None, spec.stream or spec.id), error="error in reset: " + _last_line())
+                finish(_Live(episode, None, None, stream), error="error in reset: " + _last_line())
 
     refill()
     while live:

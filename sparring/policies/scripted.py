@@ -127,16 +127,14 @@ class KuhnEquilibrium:
             p = self._aggression(game.cards[1 - seat], game.history)
             return p * walk(_after(game, aggressive), seat) + (1 - p) * walk(_after(game, passive), seat)
 
+        def dealt(cards: tuple[str, str]) -> KuhnPoker:
+            game = KuhnPoker()
+            game.cards, game.history = cards, ()
+            return game
+
         deals = [(a, b) for a in CARDS for b in CARDS if a != b]
-        values = []
-        for seat in (0, 1):
-            total = 0.0
-            for cards in deals:
-                game = KuhnPoker()
-                game.cards, game.history = cards, ()
-                total += walk(game, seat)
-            values.append(total / len(deals))
-        return values[0], values[1]
+        first, second = (sum(walk(dealt(cards), seat) for cards in deals) / len(deals) for seat in (0, 1))
+        return first, second
 
     def provenance(self) -> dict[str, Any]:
         return {"kind": "scripted", "name": "kuhn-equilibrium", "alpha": self.alpha}
