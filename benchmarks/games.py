@@ -2,7 +2,8 @@
 
 For every run directory named (e.g. the runs of `sparring compare`), the base model and the run's last
 checkpoint (every round's with `--every-round`) are judged by `--games` games against random-legal and
-as many against the game's strong scripted player, half in each seat:
+as many against the game's strong scripted player (Connect Four has none: rules-only search, `mcts`, with
+`--simulations`, stands in), half in each seat:
 - the bare checkpoint, greedy (as a run's evaluation judges it, no search);
 - `mcts(<checkpoint>)`: tree search with the checkpoint's priors over the legal moves
   (`--simulations` per move, random rollouts), as `sparring/search/player.py` plays;
@@ -42,11 +43,12 @@ from sparring.tasks.games import results_by_opponent
 from sparring.types import SamplingParams
 
 
-def play(player, env_id: str, opponents: list[str], games: int) -> dict[str, dict[str, float]]:
+def play(player, env_id: str, opponents: list[str], games: int, simulations: int) -> dict[str, dict[str, float]]:
     specs = [EpisodeSpec(id=f"{opponent}/{g}", env_id=env_id, seed=HELDOUT_SEED_BASE + g,
                          policies=(TRAINED, opponent) if g % 2 == 0 else (opponent, TRAINED),
                          tags={"opponent": opponent}) for opponent in opponents for g in range(games)]
-    players = {TRAINED: player, **{o: POLICIES.make(o) for o in opponents}}
+    players = {TRAINED: player, **{o: SearchPlayer(SearchConfig(simulations=simulations)) if o == "mcts"
+                                   else POLICIES.make(o) for o in opponents}}
     return results_by_opponent(run_episodes(specs, players, {"round": 0}, seed=1))
 
 
@@ -140,7 +142,7 @@ def main() -> None:
     dtype, _ = resolve_dtype("auto")
     first = RunDir(args.runs[0]).config()
     env_id = first.env
-    opponents = ["random-legal", *strong_players(env_id)]
+    opponents = ["random-legal", *(strong_players(env_id) or ["mcts"])]
     checkpoints = {"base": first.model}
     for run in args.runs:
         rounds = RunDir(run).config().rounds
@@ -159,7 +161,7 @@ def main() -> None:
     table.add_column("arithmetic %", justify="right")
     table.add_column("min", justify="right")
     started = time.time()
-    rules = play(SearchPlayer(SearchConfig(simulations=args.simulations)), env_id, opponents, args.games)
+    rules = play(SearchPlayer(SearchConfig(simulations=args.simulations)), env_id, opponents, args.games, args.simulations)
     table.add_row("mcts (rules only)", *(cell(rules.get(o)) for o in opponents), *["-"] * exact, "-",
                   f"{(time.time() - started) / 60:.1f}")
     for name, path in checkpoints.items():
@@ -167,14 +169,14 @@ def main() -> None:
         backend = model.backend
         started = time.time()
         greedy = model.policy(SamplingParams(temperature=0.0, max_new_tokens=16))
-        bare = play(greedy, env_id, opponents, args.games)
+        bare = play(greedy, env_id, opponents, args.games, args.simulations)
         math = "-" if args.no_transfer else f"{100 * evaluate(backend, 'arithmetic-v0', heldout, 48, {'round': 0})['accuracy']:.1f}"
         table.add_row(name, *(cell(bare.get(o)) for o in opponents), *[kuhn_greedy_value(greedy)] * exact, math,
                       f"{(time.time() - started) / 60:.1f}")
         if not args.no_search:
             started = time.time()
             searched = play(SearchPlayer(SearchConfig(simulations=args.simulations), PolicyPriors(backend), name),
-                            env_id, opponents, args.games)
+                            env_id, opponents, args.games, args.simulations)
             table.add_row(f"mcts({name})", *(cell(searched.get(o)) for o in opponents), *["-"] * exact, "-",
                           f"{(time.time() - started) / 60:.1f}")
         console.print(table)
