@@ -18,6 +18,7 @@ a batch of positions advancing together, positions cached) against `Backend.logp
 same (position, move) pairs directly in batches of the same size.
 
     .venv/bin/python benchmarks/games.py RUN_DIR [RUN_DIR ...] [--games 200] [--simulations 32] [--no-search]
+        [--opponents random-legal,mcts]
 """
 
 from __future__ import annotations
@@ -136,13 +137,16 @@ def main() -> None:
     parser.add_argument("--every-round", action="store_true")
     parser.add_argument("--no-transfer", action="store_true")
     parser.add_argument("--no-search", action="store_true", help="judge the checkpoints bare only")
+    parser.add_argument("--opponents", help="comma-separated opponents (default: random-legal and the game's "
+                                            "strong player)")
     args = parser.parse_args()
     _quiet_libraries()
     console = Console(width=200)
     dtype, _ = resolve_dtype("auto")
     first = RunDir(args.runs[0]).config()
     env_id = first.env
-    opponents = ["random-legal", *(strong_players(env_id) or ["mcts"])]
+    opponents = (args.opponents.split(",") if args.opponents
+                 else ["random-legal", *(strong_players(env_id) or ["mcts"])])
     checkpoints = {"base": first.model}
     for run in args.runs:
         rounds = RunDir(run).config().rounds
