@@ -136,7 +136,7 @@ def main() -> None:
     parser.add_argument("--simulations", type=int, default=32)
     parser.add_argument("--every-round", action="store_true")
     parser.add_argument("--no-transfer", action="store_true")
-    parser.add_argument("--no-search", action="store_true", help="judge the checkpoints bare only")
+    parser.add_argument("--no-search", action="store_true", help="judge the checkpoints bare only; no search cost")
     parser.add_argument("--opponents", help="comma-separated opponents (default: random-legal and the game's "
                                             "strong player)")
     args = parser.parse_args()
@@ -184,6 +184,8 @@ def main() -> None:
             table.add_row(f"mcts({name})", *(cell(searched.get(o)) for o in opponents), *["-"] * exact, "-",
                           f"{(time.time() - started) / 60:.1f}")
         console.print(table)
+    if args.no_search:
+        return
     base = load_model("transformers", first.model, dtype=dtype).backend
     in_search, direct, share = search_cost(base, env_id, positions=64, simulations=args.simulations)
     console.print(f"search cost on {env_id} (base model priors, 64 positions, {args.simulations} simulations): "
