@@ -34,7 +34,7 @@ from sparring.cli import _quiet_libraries
 from sparring.engine import EpisodeSpec, run_episodes
 from sparring.evaluate import HELDOUT_SEED_BASE, evaluate, heldout_set
 from sparring.models.precision import resolve_dtype
-from sparring.policies import POLICIES, TRAINED, strong_players
+from sparring.policies import POLICIES, TRAINED, Policy, strong_players
 from sparring.policies.checkpoints import load_model
 from sparring.rundir import RunDir
 from sparring.search.mcts import SearchConfig, search
@@ -44,12 +44,11 @@ from sparring.tasks.games import results_by_opponent
 from sparring.types import SamplingParams
 
 
-def play(player, env_id: str, opponents: list[str], games: int, simulations: int) -> dict[str, dict[str, float]]:
+def play(player, env_id: str, opponents: dict[str, Policy], games: int) -> dict[str, dict[str, float]]:
     specs = [EpisodeSpec(id=f"{opponent}/{g}", env_id=env_id, seed=HELDOUT_SEED_BASE + g,
                          policies=(TRAINED, opponent) if g % 2 == 0 else (opponent, TRAINED),
                          tags={"opponent": opponent}) for opponent in opponents for g in range(games)]
-    players = {TRAINED: player, **{o: SearchPlayer(SearchConfig(simulations=simulations)) if o == "mcts"
-                                   else POLICIES.make(o) for o in opponents}}
+    players = {TRAINED: player, **opponents}
     return results_by_opponent(run_episodes(specs, players, {"round": 0}, seed=1))
 
 
@@ -145,8 +144,10 @@ def main() -> None:
     dtype, _ = resolve_dtype("auto")
     first = RunDir(args.runs[0]).config()
     env_id = first.env
-    opponents = (args.opponents.split(",") if args.opponents
-                 else ["random-legal", *(strong_players(env_id) or ["mcts"])])
+    search_config = SearchConfig(simulations=args.simulations)
+    opponents = {o: SearchPlayer(search_config) if o == "mcts" else POLICIES.make(o)  # players keep no state
+                 for o in (args.opponents.split(",") if args.opponents
+                           else ["random-legal", *(strong_players(env_id) or ["mcts"])])}
     checkpoints = {"base": first.model}
     for run in args.runs:
         rounds = RunDir(run).config().rounds
@@ -165,7 +166,7 @@ def main() -> None:
     table.add_column("arithmetic %", justify="right")
     table.add_column("min", justify="right")
     started = time.time()
-    rules = play(SearchPlayer(SearchConfig(simulations=args.simulations)), env_id, opponents, args.games, args.simulations)
+    rules = play(SearchPlayer(search_config), env_id, opponents, args.games)
     table.add_row("mcts (rules only)", *(cell(rules.get(o)) for o in opponents), *["-"] * exact, "-",
                   f"{(time.time() - started) / 60:.1f}")
     for name, path in checkpoints.items():
@@ -173,14 +174,13 @@ def main() -> None:
         backend = model.backend
         started = time.time()
         greedy = model.policy(SamplingParams(temperature=0.0, max_new_tokens=16))
-        bare = play(greedy, env_id, opponents, args.games, args.simulations)
+        bare = play(greedy, env_id, opponents, args.games)
         math = "-" if args.no_transfer else f"{100 * evaluate(backend, 'arithmetic-v0', heldout, 48, {'round': 0})['accuracy']:.1f}"
         table.add_row(name, *(cell(bare.get(o)) for o in opponents), *[kuhn_greedy_value(greedy)] * exact, math,
                       f"{(time.time() - started) / 60:.1f}")
         if not args.no_search:
             started = time.time()
-            searched = play(SearchPlayer(SearchConfig(simulations=args.simulations), PolicyPriors(backend), name),
-                            env_id, opponents, args.games, args.simulations)
+            searched = play(SearchPlayer(search_config, PolicyPriors(backend), name), env_id, opponents, args.games)
             table.add_row(f"mcts({name})", *(cell(searched.get(o)) for o in opponents), *["-"] * exact, "-",
                           f"{(time.time() - started) / 60:.1f}")
         console.print(table)
