@@ -37,23 +37,29 @@ class Op:
 
 Expr = int | Op
 
-_PRECEDENCE = {"+": 1, "-": 1, "*": 2}
+_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "%": 2}
+# "/" and "%" appear only in proposed expressions (sparring.envs.expressions), whose reader admits a
+# division only where it is exact and a remainder only of a non-negative number by a positive one, so
+# integer arithmetic gives the same value as school arithmetic.
+_APPLY = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
+          "/": lambda a, b: a // b, "%": lambda a, b: a % b}
 
 
 def evaluate(e: Expr) -> int:
     if isinstance(e, int):
         return e
-    a, b = evaluate(e.left), evaluate(e.right)
-    return a + b if e.symbol == "+" else a - b if e.symbol == "-" else a * b
+    return _APPLY[e.symbol](evaluate(e.left), evaluate(e.right))
 
 
-def render(e: Expr, parent: int = 0, right_side: bool = False) -> str:
+def render(e: Expr, parent: str = "", right_side: bool = False) -> str:
     if isinstance(e, int):
-        return str(e)
+        return str(e) if e >= 0 or not parent else f"({e})"
     p = _PRECEDENCE[e.symbol]
-    text = f"{render(e.left, p)} {e.symbol} {render(e.right, p, True)}"
-    # Parenthesise when a looser operation sits under a tighter one, or on the right of - (a - (b + c)).
-    needs = p < parent or (right_side and p == parent and parent == 1)
+    text = f"{render(e.left, e.symbol)} {e.symbol} {render(e.right, e.symbol, True)}"
+    # Parenthesise when a looser operation sits under a tighter one, on the right of - (a - (b + c)),
+    # and on the right of or under / and % (a / (b * c), a * (b / c)): there the grouping changes the value.
+    q = _PRECEDENCE.get(parent, 0)
+    needs = p < q or (right_side and p == q and (q == 1 or "/" in parent + e.symbol or "%" in parent + e.symbol))
     return f"({text})" if needs else text
 
 

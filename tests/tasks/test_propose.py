@@ -1,0 +1,39 @@
+import pytest
+
+from sparring.tasks.propose import ProposerReward, guessable, learnability, others_in_cluster, proposer_reward
+
+
+def test_learnability_peaks_at_the_edge_and_is_zero_at_the_ends():
+    assert learnability(0.5) == 1.0
+    assert learnability(0.3) == pytest.approx(0.6) and learnability(0.8) == pytest.approx(0.4)
+    assert learnability(0.0) == learnability(1.0) == 0.0
+    assert learnability(0.25, "azr") == 0.75 and learnability(1.0, "azr") == learnability(0.0, "azr") == 0.0
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        learnability(1.5)
+
+
+def test_guessable_answers():
+    assert guessable(0, {3, 4}) and guessable(1, set()) and guessable(4, {3, 4})
+    assert not guessable(7, {3, 4})
+
+
+def test_others_in_cluster_counts_the_rest_of_the_batch():
+    assert others_in_cluster(["1 + 1", "2 * 1", "1 + 1", "1 + 1"]) == [2, 0, 2, 2]
+
+
+def test_proposer_reward_by_hand():
+    s = ProposerReward()
+    assert proposer_reward(s, valid=False, p_hat=0.5) == -1.0
+    assert proposer_reward(s, valid=True, p_hat=0.5, batch=4) == 1.0
+    # 0.75 -> learnability 0.5; guessable halves it; 2 others of 4 take 0.5; not novel takes 0.5
+    assert proposer_reward(s, valid=True, p_hat=0.75, is_guessable=True, others=2, batch=4, novel=False) \
+        == pytest.approx(0.25 - 0.5 - 0.5)
+    azr = ProposerReward(learnability="azr", cluster_weight=0.0)
+    assert proposer_reward(azr, valid=True, p_hat=0.25, others=3, batch=4) == 0.75
+
+
+def test_unknown_setting_names_the_valid_ones():
+    with pytest.raises(Exception, match="archive_penalty"):
+        ProposerReward(archive_penalty=-1)
+    with pytest.raises(Exception, match="extra"):
+        ProposerReward(learnabilty="azr")
