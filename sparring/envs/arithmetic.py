@@ -10,6 +10,9 @@ Levels (operands drawn uniformly from the private `random.Random(seed)`):
   7  a op b op c        two operations from +, -, * over one- and two-digit operands
   8  (a op b) op (c op d)   three operations, one- to three-digit operands
 
+A `problem` (an expression another seat proposed, read by sparring.envs.expressions) replaces the
+generator: every seed then asks that problem, and `level` is None.
+
 Rules: the model's output is read with `extract_answer` (boxed, then "Answer: x", then the last
 number). An output with no number is illegal. Reward 1 for the right answer, else 0. With
 `max_attempts > 1` a wrong or illegal answer is answered with a request to try again, until the
@@ -107,12 +110,15 @@ class ArithmeticEnv:
     reward_range = (0.0, 1.0)
     levels = tuple(range(1, 9))
 
-    def __init__(self, level: int = 1, max_attempts: int = 1):
+    def __init__(self, level: int = 1, max_attempts: int = 1, problem: str | None = None):
         if level not in self.levels:
             raise ValueError(f"arithmetic level must be one of {self.levels[0]}..{self.levels[-1]}, got {level}")
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
-        self.level = level
+        from sparring.envs.expressions import read_expression  # it builds on this module's Expr
+
+        self.proposed = None if problem is None else read_expression(problem)  # Rejected (a ValueError) if not admitted
+        self.level = None if problem is not None else level
         self.max_attempts = max_attempts
         self._problem: Expr | None = None
         self._messages: tuple[Message, ...] = ()
@@ -128,7 +134,7 @@ class ArithmeticEnv:
         return evaluate(self._problem)
 
     def reset(self, seed: int) -> TurnRequest:
-        self._problem = generate_problem(self.level, random.Random(seed))
+        self._problem = self.proposed if self.proposed is not None else generate_problem(self.level, random.Random(seed))
         self._messages = (
             Message("system", SYSTEM_PROMPT),
             Message("user", f"Compute {self.problem}. End with 'Answer: <number>'."),
@@ -157,7 +163,7 @@ class ArithmeticEnv:
         return "\n".join([*worked_steps(self._problem), f"Answer: {self.answer}"])
 
     def clone(self) -> "ArithmeticEnv":
-        twin = ArithmeticEnv(self.level, self.max_attempts)
-        twin._problem, twin._messages, twin._attempts, twin._done = (
-            self._problem, self._messages, self._attempts, self._done)
+        twin = ArithmeticEnv(self.level or 1, self.max_attempts)
+        twin.proposed, twin.level, twin._problem, twin._messages, twin._attempts, twin._done = (
+            self.proposed, self.level, self._problem, self._messages, self._attempts, self._done)
         return twin

@@ -65,3 +65,21 @@ def test_same_seed_same_problem_different_seed_different_problem():
 def test_bad_level_is_a_clear_error():
     with pytest.raises(ValueError, match="1..8"):
         ArithmeticEnv(level=9)
+
+
+def test_a_proposed_problem_replaces_the_generator():
+    env = make_env("arithmetic-v0", problem="(12 + 3) * 4 / 6")
+    for seed in (1, 2):
+        request = env.reset(seed)
+        assert "Compute (12 + 3) * 4 / 6." in request.messages[-1].content
+    result = env.step("15 * 4 = 60, 60 / 6 = 10. Answer: 10")
+    assert result.rewards == (1.0,) and result.info["level"] is None and result.info["answer"] == 10
+    assert env.reference_solution().splitlines() == ["12 + 3 = 15", "15 * 4 = 60", "60 / 6 = 10", "Answer: 10"]
+    twin = env.clone()
+    twin.reset(3)
+    assert twin.problem == env.problem
+
+
+def test_a_problem_the_evaluator_rejects_is_an_error_naming_why():
+    with pytest.raises(ValueError, match="exponent"):
+        make_env("arithmetic-v0", problem="9**99")
