@@ -15,6 +15,9 @@ ENVS.register(
     "sparring.envs.arithmetic:ArithmeticEnv",
     "procedural +, -, * problems at 8 difficulty levels, verified exactly",
 )
+ENVS.register("propose-arithmetic-v0", "sparring.envs.propose_arithmetic:ProposeArithmetic",
+              "one seat writes a new arithmetic problem, read by a bounded evaluator; the solver's answers "
+              "reward it (task 'propose')")
 ENVS.register("tictactoe-v1", "sparring.envs.tictactoe:TicTacToe",
               "two seats on a 3x3 board, numbered cells and the legal moves shown each turn")
 ENVS.register("kuhn-poker-v1", "sparring.envs.kuhn_poker:KuhnPoker",

@@ -7,13 +7,10 @@ whether its answer can be guessed without solving.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from typing import Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
-
-from sparring.types import Message
 
 Learnability = Literal["r-zero", "azr"]
 
@@ -68,29 +65,3 @@ def proposer_reward(settings: ProposerReward, *, valid: bool, p_hat: float = 0.0
         r -= settings.archive_penalty
     return r
 
-
-PROPOSER_SYSTEM = "Be brief."
-_LABELLED = re.compile(r"problem\s*:\s*(.+)", re.IGNORECASE)
-
-
-def proposer_messages(solved: Sequence[str], failed: Sequence[str], seeds: Sequence[str]) -> tuple[Message, ...]:
-    """What the proposer is shown: problems the solver recently solved and failed, and the env's own
-    problems as seeds (always some, so the first round has examples)."""
-    if not seeds:
-        raise ValueError("the proposer needs seed examples")
-    lines = ["Write one new arithmetic problem for a student: integers with + - * / % and parentheses."]
-    for title, problems in (("The student solved", solved), ("The student failed", failed), ("Examples", seeds)):
-        if problems:
-            lines.append(f"{title}: " + "; ".join(problems))
-    lines.append("Make it a little harder than what the student solves. Reply with 'Problem: <expression>'.")
-    return Message("system", PROPOSER_SYSTEM), Message("user", "\n".join(lines))
-
-
-def proposed_expression(reply: str) -> str:
-    """The expression in a proposer's reply: what follows the last 'Problem:', else the reply's last
-    non-empty line, without an asked-for result ('= ?'), quotes, backticks or math delimiters."""
-    labelled = _LABELLED.findall(reply)
-    lines = [line for line in reply.splitlines() if line.strip()]
-    text = labelled[-1] if labelled else (lines[-1] if lines else "")
-    text = text.split("=")[0]
-    return text.strip(" `$\"'.?")

@@ -1,7 +1,6 @@
 import pytest
 
-from sparring.tasks.propose import (ProposerReward, guessable, learnability, others_in_cluster, proposed_expression,
-                                    proposer_messages, proposer_reward)
+from sparring.tasks.propose import ProposerReward, guessable, learnability, others_in_cluster, proposer_reward
 
 
 def test_learnability_peaks_at_the_edge_and_is_zero_at_the_ends():
@@ -39,20 +38,3 @@ def test_unknown_setting_names_the_valid_ones():
     with pytest.raises(Exception, match="extra"):
         ProposerReward(learnabilty="azr")
 
-
-@pytest.mark.parametrize("reply, expression", [
-    ("Problem: (23 + 45) * 3", "(23 + 45) * 3"), ("Sure!\nProblem: 12 * 7 = ?", "12 * 7"),
-    ("problem: `8 % 3`.", "8 % 3"), ("Here is one.\n\n$45 - 17$", "45 - 17"), ("", ""),
-    ("Problem: 1 + 1\nProblem: 2 * 3 =", "2 * 3"),
-])
-def test_the_expression_is_read_from_the_reply(reply, expression):
-    assert proposed_expression(reply) == expression
-
-
-def test_proposer_messages_show_solved_failed_and_seeds():
-    system, user = proposer_messages(["3 + 4"], ["12 * 13"], ["5 - 2", "7 * 8"])
-    assert system.role == "system" and user.role == "user"
-    assert "solved: 3 + 4" in user.content and "failed: 12 * 13" in user.content and "5 - 2; 7 * 8" in user.content
-    assert "failed" not in proposer_messages(["3 + 4"], [], ["5 - 2"])[1].content
-    with pytest.raises(ValueError, match="seed examples"):
-        proposer_messages([], [], [])

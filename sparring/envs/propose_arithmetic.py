@@ -1,0 +1,85 @@
+"""propose-arithmetic-v0: one seat writes a new arithmetic problem for a solver.
+
+The seat is shown problems the solver recently solved and failed (`solved`, `failed`: filled in by
+the task from the previous round) and three problems of arithmetic-v0 at distinct levels drawn with
+the episode's seed, and replies 'Problem: <expression>'. The expression is read by the bounded
+evaluator (sparring.envs.expressions): an admitted one ends the episode legally with reward 0 and its
+answer, canonical form, shape and size in `info`; the proposer's real reward needs the solver's
+answers and the rest of the batch, so the task sets it after the solver has played (R-Zero's
+learnability, sparring.tasks.propose). A reply with no admissible expression is an illegal action
+that ends the episode with reward −1 (AZR's reward for an invalid proposal) and the reason recorded.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import asdict
+from typing import Sequence
+
+from sparring.envs.arithmetic import ArithmeticEnv, evaluate, generate_problem, render
+from sparring.envs.expressions import ExpressionLimits, Rejected, canonical, difficulty, literals, read_expression, shape
+from sparring.types import Message, StepResult, TurnRequest
+
+INVALID_REWARD = -1.0
+
+PROPOSER_SYSTEM = "Be brief."
+_LABELLED = re.compile(r"problem\s*:\s*(.+)", re.IGNORECASE)
+
+
+def proposer_messages(solved: Sequence[str], failed: Sequence[str], seeds: Sequence[str]) -> tuple[Message, ...]:
+    """What the proposer is shown: problems the solver recently solved and failed, and the env's own
+    problems as seeds (always some, so the first round has examples)."""
+    if not seeds:
+        raise ValueError("the proposer needs seed examples")
+    lines = ["Write one new arithmetic problem for a student: integers with + - * / % and parentheses."]
+    for title, problems in (("The student solved", solved), ("The student failed", failed), ("Examples", seeds)):
+        if problems:
+            lines.append(f"{title}: " + "; ".join(problems))
+    lines.append("Make it a little harder than what the student solves. Reply with 'Problem: <expression>'.")
+    return Message("system", PROPOSER_SYSTEM), Message("user", "\n".join(lines))
+
+
+def proposed_expression(reply: str) -> str:
+    """The expression in a proposer's reply: what follows the last 'Problem:', else the reply's last
+    non-empty line, without an asked-for result ('= ?'), quotes, backticks or math delimiters."""
+    labelled = _LABELLED.findall(reply)
+    lines = [line for line in reply.splitlines() if line.strip()]
+    text = labelled[-1] if labelled else (lines[-1] if lines else "")
+    text = text.split("=")[0]
+    return text.strip(" `$\"'.?")
+
+
+class ProposeArithmetic:
+    num_seats = 1
+    reward_range = (INVALID_REWARD, 1.0)
+
+    def __init__(self, solved: Sequence[str] = (), failed: Sequence[str] = (), seed_examples: int = 3,
+                 limits: dict | None = None):
+        if not 1 <= seed_examples <= len(ArithmeticEnv.levels):
+            raise ValueError(f"seed_examples must be 1..{len(ArithmeticEnv.levels)} (one problem per level), "
+                             f"got {seed_examples}")
+        self.solved, self.failed = list(solved), list(failed)
+        self.seed_examples, self.limits = seed_examples, ExpressionLimits(**(limits or {}))
+        self._request: TurnRequest | None = None
+
+    def reset(self, seed: int) -> TurnRequest:
+        rng = random.Random(seed)
+        levels = sorted(rng.sample(ArithmeticEnv.levels, self.seed_examples))
+        seeds = [render(generate_problem(level, rng)) for level in levels]
+        self._request = TurnRequest(0, proposer_messages(self.solved, self.failed, seeds))
+        return self._request
+
+    def step(self, action_text: str) -> StepResult:
+        if self._request is None:
+            raise RuntimeError("step() called on a finished episode; call reset() first")
+        self._request = None
+        text = proposed_expression(action_text)
+        try:
+            e = read_expression(text, self.limits)
+        except Rejected as r:
+            return StepResult(None, (INVALID_REWARD,), terminated=True, legal=False, reason=f"illegal: {r.reason}",
+                              info={"proposal": text, "rejected": r.reason})
+        info = {"proposal": render(e), "answer": evaluate(e), "canonical": canonical(e), "shape": shape(e),
+                "literals": sorted(literals(e)), **asdict(difficulty(e))}
+        return StepResult(None, (0.0,), terminated=True, legal=True, reason="proposed", info=info)

@@ -1,0 +1,50 @@
+import pytest
+
+from sparring.envs.propose_arithmetic import ProposeArithmetic, proposed_expression, proposer_messages
+
+
+@pytest.mark.parametrize("reply, expression", [
+    ("Problem: (23 + 45) * 3", "(23 + 45) * 3"), ("Sure!\nProblem: 12 * 7 = ?", "12 * 7"),
+    ("problem: `8 % 3`.", "8 % 3"), ("Here is one.\n\n$45 - 17$", "45 - 17"), ("", ""),
+    ("Problem: 1 + 1\nProblem: 2 * 3 =", "2 * 3"),
+])
+def test_the_expression_is_read_from_the_reply(reply, expression):
+    assert proposed_expression(reply) == expression
+
+
+def test_proposer_messages_show_solved_failed_and_seeds():
+    system, user = proposer_messages(["3 + 4"], ["12 * 13"], ["5 - 2", "7 * 8"])
+    assert system.role == "system" and user.role == "user"
+    assert "solved: 3 + 4" in user.content and "failed: 12 * 13" in user.content and "5 - 2; 7 * 8" in user.content
+    assert "failed" not in proposer_messages(["3 + 4"], [], ["5 - 2"])[1].content
+    with pytest.raises(ValueError, match="seed examples"):
+        proposer_messages([], [], [])
+
+
+def test_an_admitted_proposal_ends_legally_with_its_facts():
+    env = ProposeArithmetic(solved=["3 + 4"], failed=["12 * 13"])
+    request = env.reset(7)
+    assert request.seat == 0 and "failed: 12 * 13" in request.messages[-1].content
+    assert env.reset(7) == request and env.reset(8) != request  # the seed examples come from the seed
+    result = env.step("Problem: (7 + 5) * 3 = ?")
+    assert result.legal and result.done and result.rewards == (0.0,)
+    assert result.info["proposal"] == "(7 + 5) * 3" and result.info["answer"] == 36
+    assert result.info["canonical"] == "3 * (5 + 7)" and result.info["shape"] == "1 * (1 + 1)"
+    assert result.info["operations"] == 2 and result.info["literals"] == [3, 5, 7]
+
+
+@pytest.mark.parametrize("reply, reason", [("Problem: 2**99", "exponent"), ("I don't know", "character 'I'"),
+                                           ("Problem: 7 / 2", "remainder"), ("", "empty")])
+def test_an_inadmissible_proposal_is_an_illegal_action_with_its_reason(reply, reason):
+    env = ProposeArithmetic()
+    env.reset(0)
+    result = env.step(reply)
+    assert not result.legal and result.done and result.rewards == (-1.0,) and reason in result.reason
+
+
+def test_limits_and_seed_examples_are_settings():
+    env = ProposeArithmetic(limits={"max_operations": 1}, seed_examples=8)
+    assert env.reset(0).messages[-1].content.count(";") == 7
+    assert "more than 1 operations" in env.step("Problem: 1 + 2 + 3").reason
+    with pytest.raises(ValueError, match="seed_examples must be 1..8"):
+        ProposeArithmetic(seed_examples=0)
