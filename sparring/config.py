@@ -18,6 +18,7 @@ from sparring.errors import ConfigError
 from sparring.files import write_atomically
 from sparring.models.paths import DEFAULT_MODEL
 from sparring.sections import Section, Shapes
+from sparring.tasks.propose import ProposeConfig
 
 
 class BackendConfig(Section):
@@ -109,7 +110,8 @@ class RunConfig(Section):
     model: str = Field(DEFAULT_MODEL, description="checkpoint directory, hub id, or the embedded default")
     recipe: str = "rest-em"
     task: str = Field("auto", description="what rounds play and how checkpoints are judged; auto: solo for a "
-                                          "one-seat env, games for more seats")
+                                          "one-seat env, games for more seats; 'propose': the model also writes "
+                                          "the problems ([propose])")
     promote: Literal["always", "if-better"] = Field("always", description=(
         "if-better: a round whose checkpoint scores below its parent's is kept on record, and the next "
         "round starts from the parent"))
@@ -118,6 +120,7 @@ class RunConfig(Section):
     curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     matches: MatchesConfig = Field(default_factory=MatchesConfig)
+    propose: ProposeConfig = Field(default_factory=ProposeConfig)
     curate: CurateConfig = Field(default_factory=CurateConfig)
     balance: BalanceConfig = Field(default_factory=BalanceConfig)
     alarms: AlarmsConfig = Field(default_factory=AlarmsConfig)

@@ -60,7 +60,8 @@ def run(cfg: RunConfig, run_dir: RunDir, console: Console) -> list[dict[str, Any
     if history:
         console.print(rounds_table(history))
     run_id = run_dir.run_id
-    pass_line = {cfg.env: sum(ENVS.load(cfg.env).reward_range) / 2}  # a seat whose reward is above it passed
+    # a seat whose reward is above its env's line passed (every env: propose plays two)
+    pass_line = {env_id: sum(ENVS.load(env_id).reward_range) / 2 for env_id in ENVS.ids()}
     loaded = None  # the latest model, loaded once per round
     for r in range(cfg.rounds + 1):
         if run_dir.is_complete(r):
@@ -76,24 +77,25 @@ def run(cfg: RunConfig, run_dir: RunDir, console: Console) -> list[dict[str, Any
             parent_round, parent_score = starting_point(history[-1])
             parent = model_of_round(cfg, run_dir, parent_round)
             loaded = loaded or _load(cfg, parent, dtype)
-            specs, chosen = task.plan(r, history)
             temperature, round_cfg = cfg.rollout.temperature, recipe_cfg
             if cfg.balance.enabled:
                 with run_dir.stage(r, "probe", seconds), progress_bar(console, "probe") as bar:
-                    metrics["probe"] = probe(cfg, r, specs, loaded, store, provenance, balance_thresholds(cfg, recipe_cfg),
+                    metrics["probe"] = probe(cfg, r, task.plan(r, history)[0], loaded, store, provenance, balance_thresholds(cfg, recipe_cfg),
                                              pass_line, bar)
                 temperature = metrics["probe"]["temperature"]
                 if metrics["probe"]["threshold"] is not None:
                     round_cfg = recipe_cfg.model_copy(update={"min_reward": metrics["probe"]["threshold"]})
             with run_dir.stage(r, "rollout", seconds):
-                episodes = rollout(cfg, r, specs, loaded, temperature, store, provenance, console, lambda player: _load(
-                    cfg, model_of_round(cfg, run_dir, checkpoint_round(player)), dtype))
+                episodes, specs, chosen = rollout(
+                    cfg, r, lambda played: task.plan(r, history, played), loaded, temperature, store, provenance,
+                    console, lambda player: _load(cfg, model_of_round(cfg, run_dir, checkpoint_round(player)), dtype))
+            episodes, training = task.score(r, episodes)
             metrics["rollout"] = {**chosen, "planned": len(specs), "temperature": temperature,
                                   **task.rollout_metrics(episodes),
-                                  **rollout_metrics(episodes, store.failures(r, "train"), seconds["rollout"])}
+                                  **rollout_metrics(cfg.env, episodes, store.failures(r, "train"), seconds["rollout"])}
 
             with run_dir.stage(r, "curate", seconds):
-                curated = curate_round(run_dir, r, episodes, cfg.curate, task.evaluation_texts(), pass_line)
+                curated = curate_round(run_dir, r, training, cfg.curate, task.evaluation_texts(), pass_line)
                 metrics["curate"] = curated.counts()
                 readable = [e for e in episodes if e.id not in curated.ids("error")]  # a filter failed on the others
                 metrics["qdc"] = qdc_metrics(readable, pass_line, curated.ids("near_duplicate"))
@@ -203,25 +205,33 @@ def _load(cfg: RunConfig, model: str, dtype: str) -> Model:
     return load_model(cfg.backend.name, model, dtype=dtype, batch_size=cfg.backend.batch_size)
 
 
-def rollout(cfg: RunConfig, r: int, specs: list[EpisodeSpec], model: Model, temperature: float, store: EpisodeStore,
-            provenance, console, load_player: Callable[[str], Model]) -> list[Episode]:
+def rollout(cfg: RunConfig, r: int, plan: Callable[[list[Episode]], tuple[list[EpisodeSpec], dict[str, Any]]],
+            model: Model, temperature: float, store: EpisodeStore, provenance, console,
+            load_player: Callable[[str], Model]) -> tuple[list[Episode], list[EpisodeSpec], dict[str, Any]]:
     """Play the round's missing episodes: `model` in the trained seats, past checkpoints of the league
-    (`load_player(name)`) and scripted players in the others; every episode of the round, stored."""
-    played = store.episodes(r, "train")
-    done = {e.id for e in played}
-    todo = [s for s in specs if s.id not in done]
+    (`load_player(name)`) and scripted players in the others. The plan is asked again with what was
+    played until it stops growing (propose plans its solver's episodes once the proposals exist).
+    Every episode of the round, stored; the last plan, and what it chose."""
     rc = cfg.rollout
     sampling = rollout_sampling(cfg, temperature)
-    spent = sum(len(t.completion.token_ids) for e in played for t in e.turns)
+    specs, chosen = plan(store.episodes(r, "train"))
     with progress_bar(console, "rollout", len(specs)) as bar:
-        bar.advance(len(specs) - len(todo))
-        players = seat_policies(todo, model, sampling, load_player)
-        run_episodes(todo, players, provenance, seed=derive_seed(cfg.seed, "rollout", r),
-                     store=store, max_in_flight=rc.max_in_flight,
-                     max_turns=rc.max_turns,
-                     max_tokens=None if rc.max_tokens_per_round is None else rc.max_tokens_per_round - spent,
-                     max_failures=int(rc.max_failed_fraction * len(specs)), on_finished=bar)
-    return store.episodes(r, "train")
+        while True:
+            played = store.episodes(r, "train")
+            done = {e.id for e in played}
+            todo = [s for s in specs if s.id not in done]
+            bar.start(len(specs), completed=len(specs) - len(todo))
+            spent = sum(len(t.completion.token_ids) for e in played for t in e.turns)
+            if todo:
+                run_episodes(todo, seat_policies(todo, model, sampling, load_player), provenance,
+                             seed=derive_seed(cfg.seed, "rollout", r), store=store, max_in_flight=rc.max_in_flight,
+                             max_turns=rc.max_turns,
+                             max_tokens=None if rc.max_tokens_per_round is None else rc.max_tokens_per_round - spent,
+                             max_failures=int(rc.max_failed_fraction * len(specs)), on_finished=bar)
+            more, chosen = plan(store.episodes(r, "train"))
+            if len(more) == len(specs):
+                return store.episodes(r, "train"), specs, chosen
+            specs = more
 
 
 def rollout_sampling(cfg: RunConfig, temperature: float) -> SamplingParams:
@@ -250,13 +260,13 @@ def seat_policies(specs: list[EpisodeSpec], trained: Model, sampling: SamplingPa
     return {policy_id: player(policy_id) for policy_id in {p for spec in specs for p in spec.policies}}
 
 
-def rollout_metrics(episodes: list[Episode], failures: list[Episode], seconds: float) -> dict[str, Any]:
+def rollout_metrics(env_id: str, episodes: list[Episode], failures: list[Episode], seconds: float) -> dict[str, Any]:
     scored = [e for e in episodes if e.has_outcome]
-    rewards = [e.rewards[seat] for e in scored for seat in e.seats_of(TRAINED)]
+    rewards = [e.rewards[seat] for e in scored if e.env_id == env_id for seat in e.seats_of(TRAINED)]
     tokens = sum(len(t.completion.token_ids) for e in episodes + failures for t in e.turns)
     return {
         "episodes": len(episodes),
-        "pass_rate": sum(rewards) / max(1, len(rewards)),  # mean reward of the trained policy's seats
+        "pass_rate": sum(rewards) / max(1, len(rewards)),  # mean reward of the trained policy's seats in the run's env
         "illegal": sum(not t.legal for e in episodes for t in e.turns),
         "cut": len(episodes) - len(scored),  # truncated by the turn cap: no outcome
         "failed": len(failures),

@@ -40,18 +40,27 @@ def proposer_messages(solved: Sequence[str], failed: Sequence[str], seeds: Seque
     return Message("system", PROPOSER_SYSTEM), Message("user", "\n".join(lines))
 
 
-def proposed_expression(reply: str) -> str:
-    """The expression in a proposer's reply: what follows the last 'Problem:', else the reply's last
-    non-empty line, without an asked-for result ('= ?'), quotes, backticks or math delimiters."""
+_SPAN = re.compile(r"[-(0-9][-+*/%() 0-9]*")
+_OPERATOR = re.compile(r"\d\s*[-+*/%]")
+
+
+def proposed_expressions(reply: str) -> list[str]:
+    """The expressions a proposer's reply may mean, likeliest first: those on the line after its last
+    'Problem:', then every other in the reply in order. An expression is a run of digits, operators
+    and parentheses with an operator in it (so words, '=' and a full stop end it)."""
     labelled = _LABELLED.findall(reply)
-    lines = [line for line in reply.splitlines() if line.strip()]
-    text = labelled[-1] if labelled else (lines[-1] if lines else "")
-    text = text.split("=")[0]
-    return text.strip(" `$\"'.?")
+    found = []
+    for text in [*labelled[-1:], reply]:
+        for span in _SPAN.findall(text):
+            span = span.strip()
+            if _OPERATOR.search(span) and span not in found:
+                found.append(span)
+    return found
 
 
 class ProposeArithmetic:
     num_seats = 1
+    solver_env = "arithmetic-v0"  # it poses an admitted proposal as `arithmetic-v0(problem=...)`
     reward_range = (INVALID_REWARD, 1.0)
 
     def __init__(self, solved: Sequence[str] = (), failed: Sequence[str] = (), seed_examples: int = 3,
@@ -62,24 +71,44 @@ class ProposeArithmetic:
         self.solved, self.failed = list(solved), list(failed)
         self.seed_examples, self.limits = seed_examples, ExpressionLimits(**(limits or {}))
         self._request: TurnRequest | None = None
+        self._shown: set[str] = set()  # canonical forms of the problems the prompt shows: copying one is not new
 
     def reset(self, seed: int) -> TurnRequest:
         rng = random.Random(seed)
         levels = sorted(rng.sample(ArithmeticEnv.levels, self.seed_examples))
-        seeds = [render(generate_problem(level, rng)) for level in levels]
-        self._request = TurnRequest(0, proposer_messages(self.solved, self.failed, seeds))
+        problems = [generate_problem(level, rng) for level in levels]
+        seeds = [render(e) for e in problems]
+        self._shown = {canonical(e) for e in problems} | {canonical(e) for e in self._readable(self.solved + self.failed)}
+        self._request = TurnRequest(0, proposer_messages(self.solved, self.failed, seeds), state=tuple(seeds))
         return self._request
+
+    def _readable(self, problems: Sequence[str]) -> list:
+        read = []
+        for text in problems:
+            try:
+                read.append(read_expression(text, self.limits))
+            except Rejected:  # a shown problem of another run's limits: shown, but not compared with
+                pass
+        return read
 
     def step(self, action_text: str) -> StepResult:
         if self._request is None:
             raise RuntimeError("step() called on a finished episode; call reset() first")
         self._request = None
-        text = proposed_expression(action_text)
-        try:
-            e = read_expression(text, self.limits)
-        except Rejected as r:
-            return StepResult(None, (INVALID_REWARD,), terminated=True, legal=False, reason=f"illegal: {r.reason}",
-                              info={"proposal": text, "rejected": r.reason})
-        info = {"proposal": render(e), "answer": evaluate(e), "canonical": canonical(e), "shape": shape(e),
+        candidates = proposed_expressions(action_text)
+        rejected: Rejected | None = None
+        for text in candidates:
+            try:
+                e = read_expression(text, self.limits)
+                break
+            except Rejected as r:
+                rejected = rejected or r  # the likeliest candidate's reason is the one reported
+        else:
+            reason = rejected.reason if rejected else "no arithmetic expression in the reply"
+            return StepResult(None, (INVALID_REWARD,), terminated=True, legal=False, reason=f"illegal: {reason}",
+                              info={"proposal": candidates[0] if candidates else "", "rejected": reason})
+        form = canonical(e)
+        info = {"proposal": render(e), "answer": evaluate(e), "canonical": form, "shape": shape(e),
+                "copied": form in self._shown,
                 "literals": sorted(literals(e)), **asdict(difficulty(e))}
         return StepResult(None, (0.0,), terminated=True, legal=True, reason="proposed", info=info)

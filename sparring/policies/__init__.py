@@ -8,6 +8,8 @@ TRAINED = "policy"  # the policy id of the model being trained (the latest check
 POLICIES: Registry[Policy] = Registry("policy")
 POLICIES.register("random-legal", "sparring.policies.scripted:RandomLegal",
                   "a uniformly random legal action (any env whose turns list legal_actions)")
+POLICIES.register("seed-proposer", "sparring.policies.scripted:SeedProposer",
+                  "a proposer env's player that writes back one of the env's own seed problems (task 'propose')")
 POLICIES.register("tictactoe-minimax", "sparring.policies.scripted:TicTacToeMinimax",
                   "perfect tic-tac-toe (minimax), a random one among equally good moves")
 POLICIES.register("kuhn-equilibrium", "sparring.policies.scripted:KuhnEquilibrium",

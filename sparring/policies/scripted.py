@@ -29,6 +29,23 @@ class RandomLegal:
         return {"kind": "scripted", "name": "random-legal"}
 
 
+class SeedProposer:
+    """A proposer that needs no model: it writes back one of the env's own seed problems that its
+    prompt shows (`state`), drawn with the turn's seed: the fixed curriculum, played as proposals."""
+
+    def act(self, requests: Sequence[TurnRequest], seeds: Sequence[int] | None) -> list[Completion]:
+        answers = []
+        for i, request in enumerate(requests):
+            if not request.state:
+                raise ValueError("seed-proposer needs a proposer env's request (its seed problems as state)")
+            rng = random.Random(None if seeds is None else seeds[i])
+            answers.append(scripted_completion(f"Problem: {rng.choice(request.state)}"))
+        return answers
+
+    def provenance(self) -> dict[str, Any]:
+        return {"kind": "scripted", "name": "seed-proposer"}
+
+
 class TicTacToeMinimax:
     """Perfect tic-tac-toe: among the moves with the best game-theoretic value, a seeded random one."""
 

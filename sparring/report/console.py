@@ -17,8 +17,8 @@ class Tracker:
     def __init__(self, progress: Progress, task):
         self._progress, self._task = progress, task
 
-    def start(self, total: int) -> None:
-        self._progress.update(self._task, total=total)
+    def start(self, total: int, completed: int | None = None) -> None:
+        self._progress.update(self._task, total=total, completed=completed)
 
     def advance(self, n: int = 1, loss: float | None = None) -> None:
         note = f"loss {loss:.3f}" if loss is not None else ""

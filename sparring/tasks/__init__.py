@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, Sequence
 
 from sparring.registry import Registry
 
@@ -11,6 +11,9 @@ TASKS.register("solo", "sparring.tasks.solo:SoloTask",
                "one seat against a verifier: a level curriculum plans rounds, held-out accuracy judges")
 TASKS.register("games", "sparring.tasks.games:GameTask",
                "several seats: self-play and scripted opponents plan rounds, results against fixed opponents judge")
+TASKS.register("propose", "sparring.tasks.propose_solve:ProposeSolveTask",
+               "the model writes problems ([propose]) and answers them: learnability rewards the proposer, "
+               "held-out accuracy judges")
 
 
 class Task(Protocol):
@@ -20,8 +23,14 @@ class Task(Protocol):
     def prepare(self, run_dir) -> str:
         """Write the task's files into the run (held-out sets, ...); a note for the user, or ""."""
 
-    def plan(self, r: int, history: list[dict[str, Any]]) -> tuple[list, dict[str, Any]]:
-        """Round r's episode specs, and what the plan chose (recorded in the round's rollout metrics)."""
+    def plan(self, r: int, history: list[dict[str, Any]], played: Sequence = ()) -> tuple[list, dict[str, Any]]:
+        """Round r's episode specs given the round's episodes `played` so far (the rollout asks again
+        until the plan stops growing: propose plans its solver's episodes from the proposals), and
+        what the plan chose (recorded in the round's rollout metrics)."""
+
+    def score(self, r: int, episodes: Sequence) -> tuple[list, list]:
+        """The round's episodes with their final rewards (a proposal's needs its solver's answers),
+        and those the round trains on."""
 
     def rollout_metrics(self, episodes) -> dict[str, Any]:
         """The task's own measures of a rollout (beside the engine's)."""
@@ -32,6 +41,11 @@ class Task(Protocol):
     def evaluate(self, model, store, provenance: dict[str, Any], progress=None) -> dict[str, Any]:
         """Judge a loaded checkpoint (a policies.checkpoints.Model) (advancing `progress`, a report.Tracker, per episode); the result holds
         "score" and "score_name", the task's headline number."""
+
+
+def as_played(r: int, episodes: Sequence) -> tuple[list, list]:
+    """`Task.score` of a task whose envs reward every episode as it ends: all of them, as they are."""
+    return list(episodes), list(episodes)
 
 
 def make_task(cfg) -> Task:

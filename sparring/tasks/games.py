@@ -28,6 +28,7 @@ from sparring.policies.checkpoints import Model
 from sparring.search.player import searched_player
 from sparring.seeds import derive_seed
 from sparring.store import EpisodeStore
+from sparring.tasks import as_played
 from sparring.types import Episode, SamplingParams
 
 
@@ -69,7 +70,8 @@ class GameTask:
         policies = tuple(TRAINED if s == seat or opponent == TRAINED else opponent for s in range(self.seats))
         return policies, [player if p == TRAINED else p for p in policies]
 
-    def plan(self, r: int, history: list[dict[str, Any]]) -> tuple[list[EpisodeSpec], dict[str, Any]]:
+    def plan(self, r: int, history: list[dict[str, Any]], played: Sequence[Episode] = ()
+             ) -> tuple[list[EpisodeSpec], dict[str, Any]]:
         rollout, matches = self.cfg.rollout, self.cfg.matches
         games = rollout.problems_per_round * rollout.samples_per_problem
         past = past_players(r, matches.past_k)
@@ -92,6 +94,8 @@ class GameTask:
                                                               "players": players}))
         return specs, {"self_play_games": self_play, "past_games": against_past,
                        "anchor_games": games - self_play - against_past}
+
+    score = staticmethod(as_played)
 
     def evaluation_texts(self) -> list[str]:
         return []  # judged by playing fresh games, not by a fixed set of texts

@@ -2,25 +2,30 @@
 its own problems"). Each part is a pure function of what the round measured about one proposal: whether
 the evaluator admitted it, the share of the solver's k answers that were right (p̂), whether its
 canonical form is already in the run's archive, how many proposals of the batch share its shape, and
-whether its answer can be guessed without solving.
+whether its answer can be guessed without solving. `score_proposals` puts them together for a round's
+batch; `ProposeConfig` is the `[propose]` section of a run (task 'propose', sparring/tasks/propose_solve.py).
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from typing import Literal, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field, model_validator
+
+from sparring.sections import Section
 
 Learnability = Literal["r-zero", "azr"]
 
 
-class ProposerReward(BaseModel):
+class ProposerReward(Section):
     """How a proposal is rewarded. r = learnability(p̂) × (1 − guessable_discount if guessable)
     − cluster_weight × (others of its shape in the batch) / batch − archive_penalty if not novel;
     `invalid` if the evaluator rejected it."""
 
-    model_config = ConfigDict(extra="forbid")
+    shapes = "build"
+
     learnability: Learnability = Field("r-zero", description="'r-zero': 1 − 2|p̂ − 0.5|; 'azr': 1 − p̂; both 0 "
                                        "for a proposal always or never solved")
     invalid: float = Field(-1.0, le=0, description="reward of a proposal the evaluator rejected (AZR: −1)")
@@ -65,3 +70,73 @@ def proposer_reward(settings: ProposerReward, *, valid: bool, p_hat: float = 0.0
         r -= settings.archive_penalty
     return r
 
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """What a round measured about one proposal: the evaluator's facts (when it admitted it) and the
+    solver's answers to it (`solved`: how many of its k answers were right)."""
+
+    valid: bool
+    canonical: str = ""
+    shape: str = ""
+    answer: int = 0
+    literals: tuple[int, ...] = ()
+    copied: bool = False  # one of the problems its prompt showed
+    solved: int = 0
+    k: int = 0
+
+    @property
+    def p_hat(self) -> float | None:
+        return self.solved / self.k if self.k else None
+
+
+def score_proposals(batch: Sequence[Proposal], archive: set[str], settings: ProposerReward) -> list[float]:
+    """Each proposal's reward given the rest of its batch (near-duplicate clusters by shape, among the
+    admitted ones) and the canonical forms proposed in the run's earlier rounds (`archive`) or shown
+    in its prompt (`copied`): neither is new. An
+    admitted proposal the solver never played (its answers failed) has no p̂ and scores as never solved."""
+    admitted = [p for p in batch if p.valid]
+    others = iter(others_in_cluster([p.shape for p in admitted]))
+    rewards = []
+    for p in batch:
+        if not p.valid:
+            rewards.append(proposer_reward(settings, valid=False))
+            continue
+        rewards.append(proposer_reward(settings, valid=True, p_hat=p.p_hat or 0.0, novel=not p.copied and p.canonical not in archive,
+                                       others=next(others), batch=len(admitted),
+                                       is_guessable=guessable(p.answer, set(p.literals))))
+    return rewards
+
+
+class ProposeConfig(Section):
+    """Task 'propose': the trained model writes problems (`env`, a proposer env) and answers them (the
+    run's `env`, given each admitted proposal as its problem)."""
+
+    shapes = "rollout"
+    shapes_by_key = {"reward": "build", "solver_band": "build", "proposer_every": "build"}
+
+    env: str = Field("propose-arithmetic-v0", description="the proposer's env: it reads a reply into a problem "
+                     "with an exact answer")
+    proposer: str = Field("policy", description="who proposes: 'policy' (the trained model), 'base' (the base "
+                          "model: an untrained proposer), or a registered scripted proposer")
+    prompts: int = Field(64, ge=1, description="proposer prompts per round")
+    proposals_per_prompt: int = Field(2, ge=1, description="proposals sampled from each prompt")
+    solver_samples: int = Field(4, ge=2, description="k: the solver's answers to each admitted proposal (p̂ "
+                                "needs at least 2)")
+    examples: int = Field(2, ge=0, description="problems of the previous round the solver always solved, and as "
+                          "many it never solved, shown to each proposer prompt")
+    seed_examples: int = Field(3, ge=1, description="the env's own problems shown as seeds (one per level drawn)")
+    solver_band: list[float] = Field(default_factory=lambda: [0.25, 0.75], min_length=2, max_length=2,
+                                     description="the solver trains on its answers to proposals whose p̂ lies "
+                                                 "in [low, high]")
+    proposer_every: int = Field(1, ge=0, description="train on the proposals every n rounds (0: never); only "
+                                "when the proposer is the trained policy")
+    reward: ProposerReward = Field(default_factory=ProposerReward)
+
+    @model_validator(mode="after")
+    def _band_ordered(self):
+        lo, hi = self.solver_band
+        if not 0 <= lo <= hi <= 1:
+            raise ValueError(f"solver_band must satisfy 0 <= low <= high <= 1, got {list(self.solver_band)}")
+        return self

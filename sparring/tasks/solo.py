@@ -10,7 +10,7 @@ start at HELDOUT_SEED_BASE, so the two never meet.
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import Any, Sequence
 
 from sparring.config import RunConfig
 from sparring.curriculum import choose_levels, latest_pass_rates, pass_rates_by_level
@@ -21,6 +21,8 @@ from sparring.evaluate import HELDOUT_SEED_BASE, evaluate, run_heldout
 from sparring.policies import TRAINED
 from sparring.policies.checkpoints import Model
 from sparring.store import EpisodeStore
+from sparring.tasks import as_played
+from sparring.types import Episode
 
 TRAIN_SEED_LIMIT = HELDOUT_SEED_BASE
 
@@ -49,7 +51,8 @@ class SoloTask:
         self.heldout, note = run_heldout(run_dir.heldout_path, self.cfg.env, levels, self.cfg.eval.problems_per_level)
         return note
 
-    def plan(self, r: int, history: list[dict[str, Any]]) -> tuple[list[EpisodeSpec], dict[str, Any]]:
+    def plan(self, r: int, history: list[dict[str, Any]], played: Sequence[Episode] = ()
+             ) -> tuple[list[EpisodeSpec], dict[str, Any]]:
         """Round r's episodes, and what the plan chose (the levels). Ids and seeds derive from what is
         played (round, problem, sample), never from the run's directory."""
         levels: list[int | None] = [None]
@@ -71,6 +74,8 @@ class SoloTask:
 
     def rollout_metrics(self, episodes) -> dict[str, Any]:
         return {"pass_rate_by_level": {str(k): v for k, v in pass_rates_by_level(episodes).items()}}
+
+    score = staticmethod(as_played)
 
     def evaluation_texts(self) -> list[str]:
         return [item["prompt"] for item in self.heldout]

@@ -1,15 +1,16 @@
 import pytest
 
-from sparring.envs.propose_arithmetic import ProposeArithmetic, proposed_expression, proposer_messages
+from sparring.envs.propose_arithmetic import ProposeArithmetic, proposed_expressions, proposer_messages
 
 
-@pytest.mark.parametrize("reply, expression", [
-    ("Problem: (23 + 45) * 3", "(23 + 45) * 3"), ("Sure!\nProblem: 12 * 7 = ?", "12 * 7"),
-    ("problem: `8 % 3`.", "8 % 3"), ("Here is one.\n\n$45 - 17$", "45 - 17"), ("", ""),
-    ("Problem: 1 + 1\nProblem: 2 * 3 =", "2 * 3"),
+@pytest.mark.parametrize("reply, expressions", [
+    ("Problem: (23 + 45) * 3", ["(23 + 45) * 3"]), ("Sure!\nProblem: 12 * 7 = ?", ["12 * 7"]),
+    ("problem: `8 % 3`.", ["8 % 3"]), ("Here is one.\n\n$45 - 17$", ["45 - 17"]), ("", []), ("I don't know", []),
+    ("Problem: 1 + 1\nProblem: 2 * 3 =", ["2 * 3", "1 + 1"]), ("Solve: 28 + 52 + 47 * 81.", ["28 + 52 + 47 * 81"]),
+    ("1. 10 * 3; 20 / 7", ["10 * 3", "20 / 7"]), ("Problem: 2**99", ["2**99"]),
 ])
-def test_the_expression_is_read_from_the_reply(reply, expression):
-    assert proposed_expression(reply) == expression
+def test_the_expressions_a_reply_may_mean_labelled_first(reply, expressions):
+    assert proposed_expressions(reply) == expressions
 
 
 def test_proposer_messages_show_solved_failed_and_seeds():
@@ -30,11 +31,15 @@ def test_an_admitted_proposal_ends_legally_with_its_facts():
     assert result.legal and result.done and result.rewards == (0.0,)
     assert result.info["proposal"] == "(7 + 5) * 3" and result.info["answer"] == 36
     assert result.info["canonical"] == "3 * (5 + 7)" and result.info["shape"] == "1 * (1 + 1)"
-    assert result.info["operations"] == 2 and result.info["literals"] == [3, 5, 7]
+    assert result.info["operations"] == 2 and result.info["literals"] == [3, 5, 7] and not result.info["copied"]
+    # the first admissible expression is the proposal; copying a shown problem is marked
+    env.reset(7)
+    result = env.step("Here: 7 / 2, or better 4 + 3 = 7")
+    assert result.legal and result.info["proposal"] == "4 + 3" and result.info["copied"]  # the solved 3 + 4
 
 
-@pytest.mark.parametrize("reply, reason", [("Problem: 2**99", "exponent"), ("I don't know", "character 'I'"),
-                                           ("Problem: 7 / 2", "remainder"), ("", "empty")])
+@pytest.mark.parametrize("reply, reason", [("Problem: 2**99", "exponent"), ("I don't know", "no arithmetic expression"),
+                                           ("Problem: 7 / 2", "remainder"), ("", "no arithmetic expression"), ("Problem: 7 / 2 or 9 %", "remainder")])
 def test_an_inadmissible_proposal_is_an_illegal_action_with_its_reason(reply, reason):
     env = ProposeArithmetic()
     env.reset(0)

@@ -38,3 +38,18 @@ def test_unknown_setting_names_the_valid_ones():
     with pytest.raises(Exception, match="extra"):
         ProposerReward(learnabilty="azr")
 
+
+
+def test_score_proposals_puts_the_parts_together_for_a_batch():
+    from sparring.tasks.propose import Proposal, score_proposals
+
+    batch = [Proposal(valid=True, canonical="7 * 12", shape="1 * 11", answer=84, literals=(7, 12), solved=2, k=4),
+             Proposal(valid=False),
+             Proposal(valid=True, canonical="12 * 9", shape="1 * 11", answer=108, literals=(9, 12), solved=1, k=4),
+             Proposal(valid=True, canonical="3 + 4", shape="1 + 1", answer=7, literals=(3, 4), solved=3, k=4,
+                      copied=True),
+             Proposal(valid=True, canonical="5 - 4", shape="1 - 1", answer=1, literals=(4, 5), solved=2, k=4),
+             Proposal(valid=True, canonical="6 + 6", shape="1 + 1", answer=12, literals=(6,), solved=0, k=0)]
+    rewards = score_proposals(batch, {"12 * 9"}, ProposerReward())
+    # 5 admitted; clusters by shape: "1 * 11" x2, "1 + 1" x2, "1 - 1" x1
+    assert rewards == pytest.approx([1.0 - 1 / 5, -1.0, 0.5 - 1 / 5 - 0.5, 0.5 - 1 / 5 - 0.5, 0.5, 0.0 - 1 / 5])

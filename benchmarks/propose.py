@@ -1,0 +1,68 @@
+"""The model writing its own problems, beside rest-em on the fixed curriculum, at `make run`'s budget.
+
+Three runs of `examples/propose-arithmetic.toml` from the same base model, each 128 problems × 4
+answers a round: `fixed-curriculum` (task solo: the env's levels, as `make run`), `untrained-proposer`
+(the base model proposes, the solver trains) and `trained-proposer` (the trained model proposes and
+learns from its proposals' rewards). It prints the compare tables (held-out accuracy per level and
+round, tokens, minutes) and, per round of each proposing run, what the proposals looked like.
+
+    .venv/bin/python benchmarks/propose.py [--out runs/propose] [--resume] [--set KEY=VALUE ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from sparring.cli import _quiet_libraries
+from sparring.compare import compare, tables
+from sparring.rundir import RunDir
+
+CONFIG = Path("examples/propose-arithmetic.toml")
+RUNS = {"fixed-curriculum": ["task='solo'", "rollout.problems_per_round=128", "rollout.samples_per_problem=4"],
+        "untrained-proposer": ["propose.proposer='base'"],
+        "trained-proposer": []}
+
+
+def proposal_table(name: str, run_dir: RunDir) -> Table:
+    table = Table(title=f"{name}: the proposals per round (%, p̂ and reward as means)")
+    for column in ("round", "count", "valid", "novel", "in band", "p̂", "reward", "ops 1/2/3/4+", "beyond L8",
+                   "distinct so far", "solver rows"):
+        table.add_column(column, justify="right")
+    r = 1
+    while run_dir.is_complete(r):
+        m = run_dir.metrics(r)
+        p = m["rollout"]["proposals"]
+        pct = lambda x: "-" if x is None else f"{100 * x:.0f}"  # noqa: E731
+        ops = p.get("operations", {})
+        spread = "/".join(str(ops.get(str(k), 0)) for k in (1, 2, 3)) + f"/{sum(n for k, n in ops.items() if int(k) > 3)}"
+        table.add_row(str(r), str(p["count"]), pct(p.get("valid")), pct(p.get("novel")), pct(p.get("in_band")),
+                      pct(p.get("p_hat")), f"{p.get('reward', 0):+.2f}", spread, pct(p.get("beyond_levels")),
+                      str(p.get("distinct_so_far", 0)), str(m["dataset"]["rows"]))
+        r += 1
+    return table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("runs/propose"))
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], help="a config override for every run")
+    parser.add_argument("--runs", default=",".join(RUNS), help="which of the runs, comma-separated")
+    args = parser.parse_args()
+    _quiet_libraries()
+    console = Console()
+    runs = {name: RUNS[name] for name in args.runs.split(",")}
+    summaries = compare(CONFIG, runs, args.out, args.overrides, args.resume, console)
+    for table in tables(summaries):
+        console.print(table)
+    for name in runs:
+        if name != "fixed-curriculum":
+            console.print(proposal_table(name, RunDir(args.out / name)))
+
+
+if __name__ == "__main__":
+    main()
