@@ -6,7 +6,7 @@ answers a round: `fixed-curriculum` (task solo: the env's levels, as `make run`)
 learns from its proposals' rewards). It prints the compare tables (held-out accuracy per level and
 round, tokens, minutes) and, per round of each proposing run, what the proposals looked like.
 
-    .venv/bin/python benchmarks/propose.py [--out runs/propose] [--resume] [--set KEY=VALUE ...]
+    .venv/bin/python benchmarks/propose.py [--out runs/propose] [--resume] [--seeds 0,1,2] [--set KEY=VALUE ...]
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ RUNS = {"fixed-curriculum": ["task='solo'", "rollout.problems_per_round=128", "r
 def proposal_table(name: str, run_dir: RunDir) -> Table:
     table = Table(title=f"{name}: the proposals per round (%, p̂ and reward as means)")
     for column in ("round", "count", "valid", "novel", "in band", "p̂", "reward", "ops 1/2/3/4+", "beyond L8",
-                   "distinct so far", "solver rows"):
+                   "distinct so far", "rows"):
         table.add_column(column, justify="right")
     r = 1
     while run_dir.is_complete(r):
@@ -52,16 +52,35 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="a config override for every run")
     parser.add_argument("--runs", default=",".join(RUNS), help="which of the runs, comma-separated")
+    parser.add_argument("--seeds", default="0", help="run seeds, comma-separated: each run once per seed (seed 0 "
+                        "keeps the run's plain name)")
     args = parser.parse_args()
     _quiet_libraries()
     console = Console()
-    runs = {name: RUNS[name] for name in args.runs.split(",")}
+    seeds = [int(x) for x in args.seeds.split(",")]
+    runs = {name + (f"-seed{seed}" if seed else ""): [*RUNS[name], f"seed={seed}"]
+            for seed in seeds for name in args.runs.split(",")}
     summaries = compare(CONFIG, runs, args.out, args.overrides, args.resume, console)
     for table in tables(summaries):
         console.print(table)
+    if len(seeds) > 1:
+        console.print(seed_table(summaries, args.runs.split(","), seeds))
     for name in runs:
-        if name != "fixed-curriculum":
+        if not name.startswith("fixed-curriculum"):
             console.print(proposal_table(name, RunDir(args.out / name)))
+
+
+def seed_table(summaries, names: list[str], seeds: list[int]) -> Table:
+    """Each run's last-round score per seed, their mean and the spread (max − min)."""
+    last = {s["name"]: 100 * s["scores"][-1] for s in summaries}
+    table = Table(title="last round's held-out accuracy (%) per seed")
+    for column in ("run", *(f"seed {seed}" for seed in seeds), "mean", "max − min"):
+        table.add_column(column, justify="left" if column == "run" else "right")
+    for name in names:
+        scores = [last[name + (f"-seed{seed}" if seed else "")] for seed in seeds]
+        table.add_row(name, *(f"{x:.1f}" for x in scores), f"{sum(scores) / len(scores):.1f}",
+                      f"{max(scores) - min(scores):.1f}")
+    return table
 
 
 if __name__ == "__main__":

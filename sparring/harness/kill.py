@@ -51,13 +51,17 @@ def tiny_run_settings(tiny_model: str, recipe: str = "rest-em", env: str = "arit
 def harness_cases() -> list[tuple[str, str, tuple[str, ...]]]:
     """(recipe, env, extra settings) the harness runs: every recipe on the first env it accepts
     (arithmetic-v0 where it can), rest-em once more with the balance probe, a selection objective and
-    mixed reference rows, and every game with selfplay (per-role on tic-tac-toe: a checkpoint per seat)."""
+    mixed reference rows, rest-em on task 'propose' (a scripted proposer, so the tiny model's solver
+    has problems to answer), and every game with selfplay (per-role on tic-tac-toe: a checkpoint per seat)."""
     from sparring.envs import ENVS
     from sparring.recipes import RECIPES
 
     games = [env for env in ENVS.ids() if ENVS.load(env).num_seats > 1]
     steered = ("balance.enabled=true", "balance.probe_episodes=16", "curate.select='shortest'", "curate.mix_fraction=0.25")
-    return [(recipe, first_env(recipe), ()) for recipe in RECIPES.ids()] + [("rest-em", "arithmetic-v0", steered)] + [
+    proposing = ("task='propose'", "propose.proposer='seed-proposer'", "propose.prompts=8", "propose.solver_samples=2",
+                 "propose.solver_band=[0.0, 1.0]")
+    return [(recipe, first_env(recipe), ()) for recipe in RECIPES.ids()] + [
+        ("rest-em", "arithmetic-v0", steered), ("rest-em", "arithmetic-v0", proposing)] + [
         ("selfplay", env, ("selfplay.policies='per-role'",) if env == "tictactoe-v1" else ()) for env in games]
 
 

@@ -53,7 +53,9 @@ def rounds_table(history: Sequence[dict[str, Any]]) -> Table:
     if rated:
         table.add_column("rating", justify="right")
     levels = any(m.get("rollout", {}).get("levels") for m in history)
-    for name in ("score", *(["trained on"] if levels else []), "pass %", "failed", "rows", "loss", "s roll/train/eval"):
+    proposing = any(m.get("rollout", {}).get("proposals") for m in history)
+    for name in ("score", *(["trained on"] if levels else []), *(["proposals valid/novel/band %"] if proposing else []),
+                 "pass %", "failed", "rows", "loss", "s roll/train/eval"):
         table.add_column(name, justify="right")
     for m in history:
         result, rollout, train, secs = m["eval"], m.get("rollout", {}), m.get("train", {}), m["seconds"]
@@ -62,9 +64,17 @@ def rounds_table(history: Sequence[dict[str, Any]]) -> Table:
             *([f"{result['rating']['ordinal']:.1f}" if result.get("rating") else "-"] if rated else []),
             percent_text(result["score"]),
             *([",".join(f"L{lv}" for lv in rollout.get("levels", [])) or "-"] if levels else []),
+            *([proposal_cell(rollout.get("proposals"))] if proposing else []),
             percent_text(rollout.get("pass_rate")), str(rollout.get("failed", 0) + result.get("failed", 0)),
             str(m.get("dataset", {}).get("rows", "-")),
             f"{train['losses'][0]:.2f}→{train['losses'][-1]:.2f}" if train.get("losses") else "-",
             "/".join(f"{secs[s]:.0f}" if s in secs else "-" for s in ("rollout", "train", "eval")),
         )
     return table
+
+
+def proposal_cell(proposals: dict[str, Any] | None) -> str:
+    """Task 'propose': the round's valid, novel and in-band shares of the proposals, as 95/90/50."""
+    if not proposals or not proposals.get("count"):
+        return "-"
+    return "/".join("-" if proposals.get(k) is None else f"{100 * proposals[k]:.0f}" for k in ("valid", "novel", "in_band"))

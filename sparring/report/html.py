@@ -1,7 +1,8 @@
 """report.html: one self-contained page of a run (plotly.js inlined, so it opens with no network).
 
 Plots per round of the held-out results, the league rating, the quality, diversity and complexity
-of the generated data, B-STaR's exploration and exploitation, the episodes kept and dropped by
+of the generated data, the model's own problems (task 'propose': valid, novel, in the learnable band,
+their size), B-STaR's exploration and exploitation, the episodes kept and dropped by
 reason, and the seconds per stage; the alarms; and sample episodes of each round (best, worst and
 random, every turn shown). It reads the run directory without locking it, so it can be written
 while the run goes on, and it renders whatever a run holds: what a round from an older version or
@@ -126,11 +127,15 @@ def _figures(root: Path, rounds: list[dict[str, Any]], missing: list[str]) -> st
         ("curation", bars("Episodes kept and dropped by reason", {
             "kept": [(m["round"], m["curate"]["kept"]) for m in rounds if "curate" in m],
             **{f"dropped: {k}": v for k, v in series(["curate", "dropped"]).items()}}, "episodes")),
+        ("proposals", lines("The model's own problems (task 'propose'): shares and mean p̂ (%)", series(
+            ["rollout", "proposals"], ["valid", "novel", "in_band", "p_hat", "beyond_levels"], scale=100), "%")),
+        ("proposal-operations", bars("Admitted proposals by operations (where the curriculum went)", {
+            f"{k} op": v for k, v in series(["rollout", "proposals", "operations"]).items()}, "proposals")),
         ("rows", lines("Training rows", series(["dataset"], ["rows", "problems", "pairs"]))),
         ("seconds", bars("Seconds per stage", series(["seconds"]), "seconds")),
     ]
     drawn = [(key, fig) for key, fig in figures if fig is not None]
-    absent = [key for key, fig in figures if fig is None and key not in ("rating", "probe")] + ([] if envs else ["qdc"])
+    absent = [key for key, fig in figures if fig is None and key not in ("rating", "probe", "proposals", "proposal-operations")] + ([] if envs else ["qdc"])
     if rounds and absent:
         missing.append("no data for: " + ", ".join(absent) + " (a run from an older version, or rounds not yet run)")
     divs = []

@@ -103,8 +103,9 @@ class ProposeSolveTask(SoloTask):
         """The previous round's proposals the solver always solved, and never solved."""
         if r <= 1 or self.store is None:
             return [], []
-        rates = solve_rates(self.store.episodes(r - 1, "train"))
-        proposals = {e.id: e.info["proposal"] for e in self.store.episodes(r - 1, "train") if e.id in rates}
+        last = self.store.episodes(r - 1, "train")
+        rates = solve_rates(last)
+        proposals = {e.id: e.info["proposal"] for e in last if e.id in rates}
         solved = sorted({proposals[i] for i, (right, k) in rates.items() if right == k})
         failed = sorted({proposals[i] for i, (right, k) in rates.items() if right == 0})
         return solved, failed

@@ -1,6 +1,7 @@
 """Task 'propose': planning the solver's episodes from the proposals, scoring them, what trains, bad config."""
 
 import json
+import zlib
 
 import pytest
 from rich.console import Console
@@ -11,6 +12,7 @@ from sparring.config import load_config
 from sparring.envs import make_env
 from sparring.errors import ConfigError, SparringError
 from sparring.rundir import RunDir
+from sparring.report.console import rounds_table
 from sparring.store import EpisodeStore
 from sparring.tasks import make_task
 from sparring.tasks.propose_solve import proposal_metrics
@@ -27,9 +29,9 @@ def _task(*overrides):
 
 def _proposal(p, m, reply, r=1):
     env = make_env("propose-arithmetic-v0")
-    request = env.reset(7)
+    request = env.reset(7 + p)
     result = env.step(reply)
-    return Episode(id=f"r{r}/propose/{p}/{m}", env_id="propose-arithmetic-v0", env_version=0, seed=7,
+    return Episode(id=f"r{r}/propose/{p}/{m}", env_id="propose-arithmetic-v0", env_version=0, seed=7 + p,
                    policies=("policy",), turns=[Turn(0, request.messages, Completion(reply, (1,), "stop"), result.legal,
                                                      result.info)],
                    rewards=result.rewards, terminated=True, info=result.info,
@@ -37,7 +39,8 @@ def _proposal(p, m, reply, r=1):
 
 
 def _answer(proposal_id, k, right, r=1):
-    return Episode(id=f"{proposal_id}/{k}".replace("propose", "solve"), env_id="arithmetic-v0", env_version=0, seed=3,
+    return Episode(id=f"{proposal_id}/{k}".replace("propose", "solve"), env_id="arithmetic-v0", env_version=0,
+                   seed=zlib.crc32(proposal_id.encode()),  # one problem per proposal
                    policies=("policy",), turns=[Turn(0, (), Completion("Answer: 1", (1,), "stop"), True)],
                    rewards=(1.0 if right else 0.0,), terminated=True,
                    tags={"stage": "train", "role": "solver", "proposal": proposal_id, "sample": k},
@@ -92,6 +95,25 @@ def test_score_rewards_proposals_by_the_solvers_answers_and_keeps_the_band():
     assert metrics["valid"] == 0.75 and metrics["novel"] == pytest.approx(2 / 3) and metrics["in_band"] == pytest.approx(2 / 3)
     assert metrics["p_hat"] == pytest.approx((0.5 + 1 + 0.25) / 3) and metrics["distinct_so_far"] == 2
     assert metrics["operations"] == {"1": 3} and metrics["rejected"] == {"exponent": 1}
+
+
+def test_reinforce_trains_both_roles_from_one_round_each_against_its_own_group():
+    from sparring.recipes.reinforce import ReinforceConfig, build
+
+    task = _task("propose.proposals_per_prompt=3", "recipe='reinforce'")
+    task.store = _Store({})
+    a, b, c = _proposal(0, 0, "Problem: 12 * 7"), _proposal(0, 1, "Problem: 31 + 45"), _proposal(0, 2, "Problem: 2 **")
+    d = _proposal(1, 0, "Problem: 64 - 18")
+    answers = [_answer(a.id, k, k < 2) for k in range(4)] + [_answer(d.id, k, k == 0) for k in range(4)]
+    _, training = task.score(1, [a, b, c, d, *answers])
+    rows = build(training, ReinforceConfig())
+    advantage = {r["episode_id"]: r["advantage"] for r in rows}
+    # prompt 0's proposals: a 1 (p̂ 0.5), b 0 (never solved), c rejected: credited −1.5 (reinforce's illegal reward)
+    mean = (1.0 + 0.0 - 1.5) / 3
+    assert advantage[a.id] == pytest.approx(1.0 - mean) and advantage[b.id] == pytest.approx(-mean)
+    assert advantage[c.id] == pytest.approx(-1.5 - mean)
+    assert d.id not in advantage  # alone from its prompt: no group to compare with
+    assert [advantage[e.id] for e in answers] == pytest.approx([0.5, 0.5, -0.5, -0.5, 0.75, -0.25, -0.25, -0.25])
 
 
 def test_the_proposals_train_only_when_the_trained_policy_proposes_and_it_is_their_round():
@@ -155,6 +177,12 @@ def test_rounds_of_a_scripted_proposer_train_the_solver_on_its_problems_and_resu
         assert proposals["count"] == 6 and proposals["valid"] == 1.0 and proposals["p_hat"] is not None
         assert history[r]["dataset"]["rows"] == 12  # the solver's answers only: a scripted proposer is not trained
     assert history[2]["rollout"]["proposals"]["distinct_so_far"] >= history[1]["rollout"]["proposals"]["distinct_so_far"]
+    report = (run_dir.root / "report.html").read_text()
+    assert "plot-proposals" in report and "plot-proposal-operations" in report
+    table = Console(width=200, record=True)
+    table.print(rounds_table(history))
+    text = table.export_text()
+    assert "proposals valid/novel/band %" in text and "100/" in text
     # resume scores round 2 again from the stored episodes, to the same metrics
     stored = json.loads(run_dir.metrics_path(2).read_text())
     run_dir.metrics_path(2).unlink()
