@@ -214,10 +214,10 @@ def rollout(cfg: RunConfig, r: int, plan: Callable[[list[Episode]], tuple[list[E
     Every episode of the round, stored; the last plan, and what it chose."""
     rc = cfg.rollout
     sampling = rollout_sampling(cfg, temperature)
-    specs, chosen = plan(store.episodes(r, "train"))
+    played = store.episodes(r, "train")
+    specs, chosen = plan(played)
     with progress_bar(console, "rollout", len(specs)) as bar:
         while True:
-            played = store.episodes(r, "train")
             done = {e.id for e in played}
             todo = [s for s in specs if s.id not in done]
             bar.start(len(specs), completed=len(specs) - len(todo))
@@ -228,9 +228,10 @@ def rollout(cfg: RunConfig, r: int, plan: Callable[[list[Episode]], tuple[list[E
                              max_turns=rc.max_turns,
                              max_tokens=None if rc.max_tokens_per_round is None else rc.max_tokens_per_round - spent,
                              max_failures=int(rc.max_failed_fraction * len(specs)), on_finished=bar)
-            more, chosen = plan(store.episodes(r, "train"))
+            played = store.episodes(r, "train")
+            more, chosen = plan(played)
             if len(more) == len(specs):
-                return store.episodes(r, "train"), specs, chosen
+                return played, specs, chosen
             specs = more
 
 
