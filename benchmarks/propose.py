@@ -1,7 +1,8 @@
 """The model writing its own problems, beside rest-em on the fixed curriculum, at `make run`'s budget.
 
 Three runs of `examples/propose-arithmetic.toml` from the same base model, each 128 problems × 4
-answers a round: `fixed-curriculum` (task solo: the env's levels, as `make run`), `untrained-proposer`
+answers a round: `fixed-curriculum` (task solo: the env's levels, as `make run`), the same with 192
+problems a round (`fixed-curriculum-same-tokens`: the tokens a proposing round spends), `untrained-proposer`
 (the base model proposes, the solver trains) and `trained-proposer` (the trained model proposes and
 learns from its proposals' rewards). It prints the compare tables (held-out accuracy per level and
 round, tokens, minutes) and, per round of each proposing run, what the proposals looked like.
@@ -23,6 +24,9 @@ from sparring.rundir import RunDir
 
 CONFIG = Path("examples/propose-arithmetic.toml")
 RUNS = {"fixed-curriculum": ["task='solo'", "rollout.problems_per_round=128", "rollout.samples_per_problem=4"],
+        # the fixed curriculum given the tokens a proposing round spends (about 10,500 a round, measured:
+        # the proposer's replies are long), so the comparison is at the same budget
+        "fixed-curriculum-same-tokens": ["task='solo'", "rollout.problems_per_round=192", "rollout.samples_per_problem=4"],
         "untrained-proposer": ["propose.proposer='base'"],
         "trained-proposer": []}
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import itertools
 import traceback
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Mapping
 
 from sparring.envs import env_version, make_env
@@ -44,6 +44,7 @@ class EpisodeSpec:
     env_kwargs: Mapping[str, Any] = field(default_factory=dict)
     tags: Mapping[str, Any] = field(default_factory=dict)
     stream: str | None = None  # what its turns' seeds derive from [default: the id]
+    roles: tuple[str, ...] | None = None  # the role each seat plays, for a per-role model [default: seat0, seat1, ...]
 
 
 class TooManyFailures(SparringError):
@@ -56,6 +57,11 @@ class _Live:
     env: Any
     request: TurnRequest | None
     stream: str
+    roles: tuple[str, ...] | None = None
+
+    def ask(self, request: TurnRequest | None) -> None:
+        """Make `request` the one pending, in the role its spec gives its seat (a per-role model routes on it)."""
+        self.request = request if request is None or self.roles is None else replace(request, role=self.roles[request.seat])
 
 
 def run_episodes(
@@ -105,7 +111,9 @@ def run_episodes(
             stream = spec.stream or spec.id
             try:
                 env = make_env(spec.env_id, **spec.env_kwargs)
-                live.append(_Live(episode, env, env.reset(spec.seed), stream))
+                item = _Live(episode, env, None, stream, spec.roles)
+                item.ask(env.reset(spec.seed))
+                live.append(item)
             except Exception:
                 finish(_Live(episode, None, None, stream), error="error in reset: " + _last_line())
 
@@ -169,7 +177,7 @@ def _advance(item: _Live, completion: Completion, seed: int | None, max_turns: i
     elif len(episode.turns) >= max_turns:
         finish(item, cap=f"cut at the cap of {max_turns} turns")
     else:
-        item.request = result.next_request
+        item.ask(result.next_request)
 
 
 def _last_line() -> str:

@@ -33,7 +33,7 @@ from sparring.policies import POLICIES, TRAINED, Policy
 from sparring.policies.checkpoints import Model, load_model
 from sparring.recipes import RECIPES, TrainResult
 from sparring.recipes.base import BuildContext
-from sparring.recipes.training import keep_weights
+from sparring.recipes.training import keep_weights, train_roles
 from sparring.qdc import qdc_metrics
 from sparring.report.console import percent_text, progress_bar, rounds_table
 from sparring.report.html import html_report
@@ -118,8 +118,8 @@ def run(cfg: RunConfig, run_dir: RunDir, console: Console) -> list[dict[str, Any
             if not checkpoint.exists():
                 with run_dir.stage(r, "train", {}), progress_bar(console, "train") as bar:
                     if rows:
-                        recipe.train(parent, rows, round_cfg, checkpoint,
-                                     seed=derive_seed(cfg.seed, "train", r, bits=32), progress=bar, dtype=dtype)
+                        train(recipe, round_cfg, parent, rows, task.training_roles(rows), checkpoint,
+                              derive_seed(cfg.seed, "train", r, bits=32), bar, dtype)
                     else:
                         keep_weights(parent, checkpoint)
             trained = TrainResult.read(checkpoint)  # also when the checkpoint was found on resume
@@ -292,6 +292,18 @@ def build_dataset(recipe, recipe_cfg, episodes, path, context: BuildContext, cur
     if rows:
         save_atomically(path, lambda tmp: Dataset.from_list(rows).to_parquet(str(tmp)))
     return rows
+
+
+def train(recipe, recipe_cfg, parent: str, rows: list[dict[str, Any]], rows_by_role: dict[str, list] | None,
+          out: Path, seed: int, progress, dtype: str) -> TrainResult:
+    """The round's checkpoint: the recipe trained on every row, or (`rows_by_role`, a task whose roles
+    have checkpoints of their own) once per role on that role's rows."""
+    def train_one(base: str, mine: list[dict[str, Any]], path: Path, role_seed: int) -> TrainResult:
+        return recipe.train(base, mine, recipe_cfg, path, seed=role_seed, progress=progress, dtype=dtype)
+
+    if rows_by_role is None:
+        return train_one(parent, rows, out, seed)
+    return train_roles(parent, rows_by_role, out, seed, train_one)
 
 
 def balance_thresholds(cfg: RunConfig, recipe_cfg) -> list[float | None]:

@@ -56,6 +56,9 @@ class TurnRequest:
     # moves on copies of it. It holds what the seat cannot see (the other hand in poker): a search
     # draws that afresh (`determinize`) before it looks. None where the env cannot be copied.
     position: Any = field(default=None, compare=False, repr=False)
+    # The role this seat plays, for a per-role model (sparring/policies/checkpoints.py): set by the engine
+    # from the episode spec's `roles`; None is the seat's own role (seat0, seat1, ...).
+    role: str | None = None
 
 
 @dataclass(frozen=True)

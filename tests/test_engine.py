@@ -179,3 +179,21 @@ def test_a_completion_depends_on_its_episode_and_turn_not_on_its_batch(tiny_back
     for e in apart:
         assert [t.completion.token_ids for t in e.turns] == [t.completion.token_ids for t in together[e.id].turns]
     assert len({e.turns[0].completion.token_ids for e in together.values()}) > 1
+
+
+def test_a_spec_names_the_role_each_seat_plays_in_every_turn_of_its_episode():
+    class Roles:
+        seen: list = []
+
+        def act(self, requests, seeds):
+            self.seen.extend(r.role for r in requests)
+            return [Completion("no idea", (1,), "stop") for _ in requests]
+
+        def provenance(self):
+            return {"kind": "roles"}
+
+    specs = [EpisodeSpec(id=f"e{i}", env_id="arithmetic-v0", seed=i, policies=("p",), roles=roles,
+                         env_kwargs={"level": 1, "max_attempts": 2}) for i, roles in enumerate([("solver",), None])]
+    policy = Roles()
+    run_episodes(specs, {"p": policy}, PROVENANCE)
+    assert sorted(policy.seen, key=str) == [None, None, "solver", "solver"]  # both turns; None: the seat's own

@@ -250,7 +250,7 @@ def test_per_role_selfplay_trains_a_model_per_seat_and_meets_its_past_in_the_lea
     history = loop.run(cfg, run_dir, Console(quiet=True))
     run_dir.close()
     for r in (1, 2, 3):
-        assert set(role_dirs(run_dir.checkpoint_path(r))) == {0, 1}
+        assert set(role_dirs(run_dir.checkpoint_path(r))) == {"seat0", "seat1"}
     rows = Dataset.from_parquet(str(run_dir.dataset_path(1))).to_list()
     assert {row["seat"] for row in rows} == {0, 1}  # seat 1 acts after random-legal's first move and {"role", "opponent", "advantage", "episode_id"} <= set(rows[0])
     # round 3 plays round 2's per-role model, against itself and its past (round 1, base)
@@ -258,7 +258,7 @@ def test_per_role_selfplay_trains_a_model_per_seat_and_meets_its_past_in_the_lea
     assert {tuple(e.tags["players"]) for e in played if e.tags["opponent"] == "policy"} == {("round-2", "round-2")}
     assert {e.tags["opponent"] for e in played} == {"policy", "round-1", "base", "random-legal"}
     trained = played[0].provenance["policies"]["policy"]
-    assert trained["kind"] == "per-role" and set(trained["seats"]) == {"0", "1"}
+    assert trained["kind"] == "per-role" and set(trained["roles"]) == {"seat0", "seat1"}
     assert history[3]["rollout"]["past_games"] == 2 and history[1]["rollout"]["self_play_games"] == 4
     rating = history[3]["eval"]["rating"]
     # its 4 evaluation games (2 against each default opponent: random-legal, minimax) are its only rated ones

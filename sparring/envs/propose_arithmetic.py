@@ -3,7 +3,8 @@
 The seat is shown problems the solver recently solved and failed (`solved`, `failed`: filled in by
 the task from the previous round) and three problems of arithmetic-v0 at distinct levels drawn with
 the episode's seed, and replies 'Problem: <expression>'. The expression is read by the bounded
-evaluator (sparring.envs.expressions): an admitted one ends the episode legally with reward 0 and its
+evaluator (sparring.envs.expressions): the first admitted one that is not a problem the prompt shows
+(else the first admitted, marked `copied`) ends the episode legally with reward 0 and its
 answer, canonical form, shape and size in `info`; the proposer's real reward needs the solver's
 answers and the rest of the batch, so the task sets it after the solver has played (R-Zero's
 learnability, sparring.tasks.propose). A reply with no admissible expression is an illegal action
@@ -96,19 +97,22 @@ class ProposeArithmetic:
             raise RuntimeError("step() called on a finished episode; call reset() first")
         self._request = None
         candidates = proposed_expressions(action_text)
-        rejected: Rejected | None = None
+        admitted, rejected = [], None
         for text in candidates:
             try:
-                e = read_expression(text, self.limits)
-                break
+                admitted.append(read_expression(text, self.limits))
             except Rejected as r:
                 rejected = rejected or r  # the likeliest candidate's reason is the one reported
-        else:
+        if not admitted:
             reason = rejected.reason if rejected else "no arithmetic expression in the reply"
             return StepResult(None, (INVALID_REWARD,), terminated=True, legal=False, reason=f"illegal: {reason}",
                               info={"proposal": candidates[0] if candidates else "", "rejected": reason})
+        # A reply that restates the prompt's problems before writing its own ("The student solved: 3 + 4
+        # ... Problem: 12 * 7") proposes the first one it did not copy; only a reply of copies is a copy.
+        new = [e for e in admitted if canonical(e) not in self._shown]
+        e = (new or admitted)[0]
         form = canonical(e)
         info = {"proposal": render(e), "answer": evaluate(e), "canonical": form, "shape": shape(e),
-                "copied": form in self._shown,
+                "copied": not new,
                 "literals": sorted(literals(e)), **asdict(difficulty(e))}
         return StepResult(None, (0.0,), terminated=True, legal=True, reason="proposed", info=info)

@@ -42,25 +42,35 @@ class LLMPolicy:
                 "sampling": {**sampling, "stop": list(self.sampling.stop)}}
 
 
-class SeatRouted:
-    """One policy per seat behind one policy id: each request goes to its seat's policy (a
-    "per-role" checkpoint, where every role has its own trained model)."""
+def seat_role(seat: int) -> str:
+    """The role of a game's seat, where the episode names no other: `seat0`, `seat1`, ..."""
+    return f"seat{seat}"
 
-    def __init__(self, by_seat: dict[int, Policy]):
-        self.by_seat = by_seat
+
+def request_role(request: TurnRequest) -> str:
+    """The role a request is played in: the one its episode names, else its seat's."""
+    return request.role or seat_role(request.seat)
+
+
+class RoleRouted:
+    """One policy per role behind one policy id: each request goes to its role's policy (a "per-role"
+    checkpoint, where every role has its own trained model)."""
+
+    def __init__(self, by_role: dict[str, Policy]):
+        self.by_role = by_role
 
     def act(self, requests: Sequence[TurnRequest], seeds: Sequence[int] | None) -> list[Completion]:
+        missing = sorted({request_role(r) for r in requests} - set(self.by_role))
+        if missing:
+            raise ValueError(f"no policy for role(s) {missing}; this checkpoint has roles {sorted(self.by_role)}")
         answers: list[Completion | None] = [None] * len(requests)
-        for seat, policy in self.by_seat.items():
-            mine = [i for i, r in enumerate(requests) if r.seat == seat]
+        for role, policy in self.by_role.items():
+            mine = [i for i, r in enumerate(requests) if request_role(r) == role]
             if mine:
                 done = policy.act([requests[i] for i in mine], None if seeds is None else [seeds[i] for i in mine])
                 for i, completion in zip(mine, done):
                     answers[i] = completion
-        missing = sorted({requests[i].seat for i, a in enumerate(answers) if a is None})
-        if missing:
-            raise ValueError(f"no policy for seat(s) {missing}; this checkpoint has roles for seats {sorted(self.by_seat)}")
         return answers  # type: ignore[return-value]
 
     def provenance(self) -> dict[str, Any]:
-        return {"kind": "per-role", "seats": {str(seat): p.provenance() for seat, p in self.by_seat.items()}}
+        return {"kind": "per-role", "roles": {role: p.provenance() for role, p in self.by_role.items()}}

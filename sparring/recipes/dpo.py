@@ -27,6 +27,7 @@ from typing import Any, Sequence
 from pydantic import Field
 
 from sparring.policies import TRAINED
+from sparring.policies.base import seat_role
 from sparring.recipes.base import BuildContext, Recipe, TrainResult, episode_provenance
 from sparring.recipes.training import PreferenceSettings, train_dpo
 from sparring.types import Episode, Message, id_order
@@ -124,7 +125,7 @@ def with_reference(rows: list[dict[str, Any]], cfg: DPOSettings, context: BuildC
         by_seat[row["seat"]].append(row)
     for seat, mine in by_seat.items():
         prompts = [tuple(Message(m["role"], m["content"]) for m in r["prompt"]) for r in mine]
-        logps = context.model.backend_of(seat).logprobs(
+        logps = context.model.backend_of(seat_role(seat)).logprobs(
             prompts * 2, [r["chosen"][0]["content"] for r in mine] + [r["rejected"][0]["content"] for r in mine])
         for row, chosen, rejected in zip(mine, logps[:len(mine)], logps[len(mine):]):
             row["ref_chosen_logps"], row["ref_rejected_logps"] = chosen.total, rejected.total

@@ -18,8 +18,6 @@ a round's rows are a pure function of its episodes (a resumed round builds the s
 
 from __future__ import annotations
 
-import shutil
-import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Literal, Sequence
@@ -28,13 +26,10 @@ from pydantic import Field
 
 from sparring.envs import ENVS
 from sparring.errors import SparringError
-from sparring.files import save_atomically
-from sparring.models.paths import resolve_model
 from sparring.policies import TRAINED
-from sparring.policies.checkpoints import role_model
+from sparring.policies.base import seat_role
 from sparring.recipes.base import Recipe, TrainResult, sft_row
-from sparring.recipes.training import TrainingSettings, train_sft
-from sparring.seeds import derive_seed
+from sparring.recipes.training import TrainingSettings, train_roles, train_sft
 from sparring.types import Episode, id_order
 
 SECTION = "selfplay"
@@ -102,23 +97,10 @@ def train(base_model: str, rows: list[dict[str, Any]], cfg: SelfPlayConfig, out:
         raise ValueError("no training rows: no turn had a positive advantage this round")
     if cfg.policies == "shared":
         return train_sft(base_model, rows, cfg, SECTION, out, seed=seed, progress=progress, dtype=dtype)
-    started = time.time()
     seats = ENVS.load(rows[0]["env_id"]).num_seats
-    losses: list[float] = []
-
-    def save(tmp: Path) -> None:
-        tmp.mkdir()
-        for seat in range(seats):
-            mine, base = [r for r in rows if r["seat"] == seat], role_model(base_model, seat)
-            if mine:
-                losses.extend(train_sft(base, mine, cfg, SECTION, tmp / f"seat{seat}", seed=derive_seed(seed, seat, bits=32),
-                                        progress=progress, dtype=dtype).losses)
-            else:
-                shutil.copytree(resolve_model(base), tmp / f"seat{seat}")
-        TrainResult(out, losses, time.time() - started).write(tmp)
-
-    save_atomically(out, save)
-    return TrainResult(out, losses, time.time() - started)
+    return train_roles(base_model, {seat_role(seat): [r for r in rows if r["seat"] == seat] for seat in range(seats)},
+                       out, seed, lambda base, mine, path, role_seed: train_sft(
+                           base, mine, cfg, SECTION, path, seed=role_seed, progress=progress, dtype=dtype))
 
 
 def check(cfg) -> None:

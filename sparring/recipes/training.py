@@ -236,6 +236,31 @@ def train_dpo(base_model: str, rows: list[dict[str, Any]], settings: PreferenceS
                       progress=progress, dtype=dtype, args={"beta": beta, "precompute_ref_log_probs": True, **loss})
 
 
+def train_roles(base_model: str, rows_by_role: dict[str, list[dict[str, Any]]], out: Path, seed: int,
+                train_one: Callable[[str, list[dict[str, Any]], Path, int], TrainResult]) -> TrainResult:
+    """A per-role checkpoint (sparring/policies/checkpoints.py): every role trained on its own rows by
+    `train_one(base, rows, out, seed)`, from its own checkpoint of `base_model` (the shared model where
+    it has none yet); a role with no rows keeps its previous weights."""
+    from sparring.policies.checkpoints import role_model
+    from sparring.seeds import derive_seed
+
+    started = time.time()
+    losses: list[float] = []
+
+    def save(tmp: Path) -> None:
+        tmp.mkdir()
+        for index, (role, mine) in enumerate(rows_by_role.items()):
+            base = role_model(base_model, role)
+            if mine:
+                losses.extend(train_one(base, mine, tmp / role, derive_seed(seed, index, bits=32)).losses)
+            else:
+                shutil.copytree(resolve_model(base), tmp / role)
+        TrainResult(out, losses, time.time() - started).write(tmp)
+
+    save_atomically(out, save)
+    return TrainResult(out, losses, time.time() - started)
+
+
 def keep_weights(base_model: str, out: Path, seconds: float = 0.0) -> TrainResult:
     """A round that trains on nothing: its checkpoint is a copy of the model it started from (every
     role's, for a per-role model), with an empty training record."""

@@ -32,6 +32,10 @@ class Task(Protocol):
         """The round's episodes with their final rewards (a proposal's needs its solver's answers),
         and those the round trains on."""
 
+    def training_roles(self, rows: list) -> dict[str, list] | None:
+        """The round's rows per role where each role trains a checkpoint of its own (propose, per-role);
+        None where the recipe trains one model (the selfplay recipe splits a game's seats itself)."""
+
     def rollout_metrics(self, episodes) -> dict[str, Any]:
         """The task's own measures of a rollout (beside the engine's)."""
 
@@ -46,6 +50,11 @@ class Task(Protocol):
 def as_played(r: int, episodes: Sequence) -> tuple[list, list]:
     """`Task.score` of a task whose envs reward every episode as it ends: all of them, as they are."""
     return list(episodes), list(episodes)
+
+
+def one_model(rows: list) -> None:
+    """`Task.training_roles` of a task whose recipe trains one model."""
+    return None
 
 
 def make_task(cfg) -> Task:

@@ -28,7 +28,7 @@ from sparring.policies.checkpoints import Model
 from sparring.search.player import searched_player
 from sparring.seeds import derive_seed
 from sparring.store import EpisodeStore
-from sparring.tasks import as_played
+from sparring.tasks import as_played, one_model
 from sparring.types import Episode, SamplingParams
 
 
@@ -96,6 +96,7 @@ class GameTask:
                        "anchor_games": games - self_play - against_past}
 
     score = staticmethod(as_played)
+    training_roles = staticmethod(one_model)
 
     def evaluation_texts(self) -> list[str]:
         return []  # judged by playing fresh games, not by a fixed set of texts

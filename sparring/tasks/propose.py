@@ -114,7 +114,7 @@ class ProposeConfig(Section):
     run's `env`, given each admitted proposal as its problem)."""
 
     shapes = "rollout"
-    shapes_by_key = {"reward": "build", "solver_band": "build", "proposer_every": "build"}
+    shapes_by_key = {"reward": "build", "solver_band": "build", "proposer_every": "build", "policies": "all"}
 
     env: str = Field("propose-arithmetic-v0", description="the proposer's env: it reads a reply into a problem "
                      "with an exact answer")
@@ -132,6 +132,9 @@ class ProposeConfig(Section):
                                                  "in [low, high]")
     proposer_every: int = Field(1, ge=0, description="train on the proposals every n rounds (0: never); only "
                                 "when the proposer is the trained policy")
+    policies: Literal["shared", "per-role"] = Field(
+        "shared", description="shared: one model proposes and solves; per-role: each role has its own checkpoint "
+        "(`proposer/`, `solver/`), trained on its own rows, and the solver's is the one judged")
     reward: ProposerReward = Field(default_factory=ProposerReward)
 
     @model_validator(mode="after")

@@ -9,7 +9,9 @@ never from the solver's vote). `score` then rewards each proposal from the solve
 of its batch and the archive of the run's earlier proposals (sparring/tasks/propose.py): a pure
 function of stored episodes, so a resumed round scores the same. Training sees the solver's answers to
 proposals whose p̂ lies in `solver_band` and, every `proposer_every` rounds, the proposals. A
-checkpoint is judged as in solo: greedy held-out accuracy per level of the run's env.
+checkpoint is judged as in solo: greedy held-out accuracy per level of the run's env. With
+`propose.policies = "per-role"` each role has its own checkpoint, trained on its own rows, and the
+solver's is judged.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from sparring.envs import ENVS, make_env
 from sparring.errors import SparringError, UnknownIdError
 from sparring.league import BASE
 from sparring.policies import POLICIES, TRAINED
+from sparring.policies.checkpoints import Model
 from sparring.seeds import derive_seed
+from sparring.store import EpisodeStore
 from sparring.tasks.propose import Proposal, score_proposals
 from sparring.tasks.solo import TRAIN_SEED_LIMIT, SoloTask
 from sparring.types import Episode
@@ -64,6 +68,9 @@ class ProposeSolveTask(SoloTask):
         if cfg.recipe not in RECIPES_TRAINING_BOTH_ROLES:
             raise SparringError(f"task 'propose' trains with {' or '.join(RECIPES_TRAINING_BOTH_ROLES)} (they learn "
                                 f"from each role's own rewards); recipe is {cfg.recipe}")
+        if pc.policies == "per-role" and pc.proposer != TRAINED:
+            raise SparringError(f"propose.policies = 'per-role' trains a proposer checkpoint of its own, and the "
+                                f"proposer is {pc.proposer!r}: set propose.proposer = '{TRAINED}', or policies = 'shared'")
         if cfg.balance.enabled:
             raise SparringError("balance probes a fixed plan of problems; task 'propose' writes its problems as it "
                                 "goes: set balance.enabled = false")
@@ -86,7 +93,7 @@ class ProposeSolveTask(SoloTask):
                       "failed": shown.sample(failed, min(pc.examples, len(failed))), "seed_examples": pc.seed_examples}
             for m in range(pc.proposals_per_prompt):
                 specs.append(EpisodeSpec(id=f"r{r}/propose/{p}/{m}", env_id=pc.env, seed=seed, policies=(pc.proposer,),
-                                         env_kwargs=kwargs, tags={"stage": "train", "role": PROPOSER, "prompt": p,
+                                         roles=(PROPOSER,), env_kwargs=kwargs, tags={"stage": "train", "role": PROPOSER, "prompt": p,
                                                                   "sample": m}))
         admitted = sorted((e for e in played if e.tags.get("role") == PROPOSER and e.has_outcome and e.turns
                            and e.turns[-1].legal), key=lambda e: (e.tags["prompt"], e.tags["sample"]))
@@ -95,7 +102,7 @@ class ProposeSolveTask(SoloTask):
             seed = derive_seed(self.cfg.seed, "solve", r, p, m) % TRAIN_SEED_LIMIT  # one problem per proposal
             for k in range(pc.solver_samples):
                 specs.append(EpisodeSpec(id=f"r{r}/solve/{p}/{m}/{k}", env_id=self.cfg.env, seed=seed,
-                                         policies=(TRAINED,), env_kwargs={"problem": e.info["proposal"]},
+                                         policies=(TRAINED,), roles=(SOLVER,), env_kwargs={"problem": e.info["proposal"]},
                                          tags={"stage": "train", "role": SOLVER, "proposal": e.id, "sample": k}))
         return specs, {"proposer": pc.proposer, "shown_solved": len(solved), "shown_failed": len(failed)}
 
@@ -136,6 +143,17 @@ class ProposeSolveTask(SoloTask):
         training = [e for e in everything if (e.tags.get("role") == SOLVER and e.tags["proposal"] in in_band)
                     or (trains_proposer and e.tags.get("role") == PROPOSER)]
         return everything, training
+
+    def training_roles(self, rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]] | None:
+        """Per-role, each role's rows (a checkpoint each: sparring/recipes/training.train_roles); shared, None."""
+        if self.propose.policies == "shared":
+            return None
+        return {PROPOSER: [x for x in rows if x["env_id"] == self.propose.env],
+                SOLVER: [x for x in rows if x["env_id"] == self.cfg.env]}
+
+    def evaluate(self, model: Model, store: EpisodeStore, provenance: dict[str, Any], progress=None) -> dict[str, Any]:
+        """The solver judged as in solo (per-role: the solver's checkpoint)."""
+        return super().evaluate(model.role(SOLVER), store, provenance, progress)
 
     def rollout_metrics(self, episodes: Sequence[Episode]) -> dict[str, Any]:
         proposals = [e for e in episodes if e.tags.get("role") == PROPOSER and e.has_outcome]

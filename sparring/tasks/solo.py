@@ -21,7 +21,7 @@ from sparring.evaluate import HELDOUT_SEED_BASE, evaluate, run_heldout
 from sparring.policies import TRAINED
 from sparring.policies.checkpoints import Model
 from sparring.store import EpisodeStore
-from sparring.tasks import as_played
+from sparring.tasks import as_played, one_model
 from sparring.types import Episode
 
 TRAIN_SEED_LIMIT = HELDOUT_SEED_BASE
@@ -76,6 +76,7 @@ class SoloTask:
         return {"pass_rate_by_level": {str(k): v for k, v in pass_rates_by_level(episodes).items()}}
 
     score = staticmethod(as_played)
+    training_roles = staticmethod(one_model)
 
     def evaluation_texts(self) -> list[str]:
         return [item["prompt"] for item in self.heldout]

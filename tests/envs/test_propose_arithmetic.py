@@ -36,6 +36,10 @@ def test_an_admitted_proposal_ends_legally_with_its_facts():
     env.reset(7)
     result = env.step("Here: 7 / 2, or better 4 + 3 = 7")
     assert result.legal and result.info["proposal"] == "4 + 3" and result.info["copied"]  # the solved 3 + 4
+    # restating the shown problems first: the first admissible one it did not copy is the proposal
+    env.reset(7)
+    result = env.step("The student solved: 3 + 4\nThe student failed: 13 * 12\nNew: 7 / 2; 9 - 14 * 2")
+    assert result.legal and result.info["proposal"] == "9 - 14 * 2" and not result.info["copied"]
 
 
 @pytest.mark.parametrize("reply, reason", [("Problem: 2**99", "exponent"), ("I don't know", "no arithmetic expression"),

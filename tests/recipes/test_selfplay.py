@@ -96,14 +96,14 @@ def test_shared_training_writes_one_checkpoint_that_loads(tmp_path, tiny_model):
 def test_per_role_training_gives_each_seat_its_own_checkpoint_trained_on_its_own_rows(tmp_path, tiny_model):
     first = _train(tmp_path / "a", tiny_model, _rows(0) + _rows(1, n=8), policies="per-role")
     seats = role_dirs(first.checkpoint)
-    assert set(seats) == {0, 1} and len(first.losses) == 1 + 2  # 4 rows of seat 0, 8 of seat 1, batch 4
+    assert set(seats) == {"seat0", "seat1"} and len(first.losses) == 1 + 2  # 4 rows of seat 0, 8 of seat 1, batch 4
     assert TrainResult.read(first.checkpoint).losses == first.losses
     hashes = {seat: checkpoint_hash(str(path)) for seat, path in seats.items()}
     assert len(set(hashes.values()) | {checkpoint_hash(tiny_model)}) == 3  # two new models, both moved
     # the next round trains each role from its own checkpoint; a role without rows keeps its weights
     second = _train(tmp_path / "b", str(first.checkpoint), _rows(1), policies="per-role")
-    assert checkpoint_hash(str(role_dirs(second.checkpoint)[0])) == hashes[0]
-    assert checkpoint_hash(str(role_dirs(second.checkpoint)[1])) not in (hashes[1], hashes[0])
+    assert checkpoint_hash(str(role_dirs(second.checkpoint)["seat0"])) == hashes["seat0"]
+    assert checkpoint_hash(str(role_dirs(second.checkpoint)["seat1"])) not in (hashes["seat1"], hashes["seat0"])
     assert [p.name for p in model_dirs(second.checkpoint)] == ["seat0", "seat1"]
 
 

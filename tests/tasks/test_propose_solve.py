@@ -4,6 +4,7 @@ import json
 import zlib
 
 import pytest
+from datasets import Dataset
 from rich.console import Console
 
 from sparring import loop
@@ -136,6 +137,7 @@ def test_the_proposals_train_only_when_the_trained_policy_proposes_and_it_is_the
     (["balance.enabled=true"], "balance.enabled = false"),
     (["propose.seed_examples=9"], "propose.seed_examples: seed_examples must be 1..8"),
     (["propose.proposer='nobody'"], "propose.proposer: unknown policy"),
+    (["propose.policies='per-role'", "propose.proposer='base'"], "per-role' trains a proposer checkpoint"),
 ])
 def test_a_config_that_cannot_propose_fails_before_any_generation(overrides, message):
     with pytest.raises(SparringError, match=message):
@@ -201,3 +203,36 @@ def test_a_model_that_cannot_propose_loses_nothing_and_raises_an_alarm(tmp_path,
     assert proposals["count"] == 6 and proposals["valid"] < 0.5  # a random model writes no admissible expression
     assert any("proposals were admitted" in a for a in history[1]["alarms"])
     assert history[1]["dataset"]["rows"] >= 6 - proposals["valid"] * 6  # its rejected proposals still train (−1 ≥ −1e9)
+
+
+def test_per_role_gives_the_proposer_and_the_solver_checkpoints_of_their_own_and_judges_the_solver(tmp_path,
+                                                                                                   tiny_model):
+    from sparring.models.transformers_backend import checkpoint_hash
+    from sparring.policies.checkpoints import role_dirs
+
+    cfg = load_config(None, [*PROPOSE, *TINY, "propose.policies='per-role'", f"model='{tiny_model}'"])
+    run_dir = RunDir.create(tmp_path / "run", cfg)
+    task = make_task(cfg)
+    rows = [{"env_id": "propose-arithmetic-v0", "i": 0}, {"env_id": "arithmetic-v0", "i": 1}]
+    assert task.training_roles(rows) == {"proposer": rows[:1], "solver": rows[1:]}
+    assert make_task(load_config(None, [*PROPOSE, *TINY])).training_roles(rows) is None  # shared: one model
+    history = loop.run(cfg, run_dir, Console(quiet=True))
+    base = checkpoint_hash(tiny_model)
+    hashes = {}
+    for r in (1, 2):
+        roles = role_dirs(run_dir.checkpoint_path(r))
+        assert set(roles) == {"proposer", "solver"}
+        hashes[r] = {role: checkpoint_hash(str(path)) for role, path in roles.items()}
+    rows1 = Dataset.from_parquet(str(run_dir.dataset_path(1))).to_list()
+    assert any(x["env_id"] == "propose-arithmetic-v0" for x in rows1)  # every proposal trains (min_reward -1e9)
+    assert hashes[1]["proposer"] != base  # the proposer learnt from its proposals...
+    solver_rows = sum(x["env_id"] == "arithmetic-v0" for x in rows1)
+    assert (hashes[1]["solver"] != base) == (solver_rows > 0)  # ...and the solver only from its own answers
+    # round 2 plays round 1's roles, each with its own checkpoint; the solver's is the one judged
+    played = run_dir.store.episodes(2, "train")
+    trained = played[0].provenance["policies"]["policy"]
+    assert trained["kind"] == "per-role"
+    assert {role: p["checkpoint_hash"] for role, p in trained["roles"].items()} == hashes[1]
+    judged = run_dir.store.episodes(2, "eval")[0].provenance["policies"]
+    assert [p["checkpoint_hash"] for p in judged.values()] == [hashes[2]["solver"]]
+    assert history[2]["eval"]["score_name"] == "held-out accuracy"
