@@ -3,8 +3,9 @@
 Three runs of `examples/propose-arithmetic.toml` from the same base model, each 128 problems × 4
 answers a round: `fixed-curriculum` (task solo: the env's levels, as `make run`), the same with 192
 problems a round (`fixed-curriculum-same-tokens`: the tokens a proposing round spends), `untrained-proposer`
-(the base model proposes, the solver trains) and `trained-proposer` (the trained model proposes and
-learns from its proposals' rewards). It prints the compare tables (held-out accuracy per level and
+(the base model proposes, the solver trains), `trained-proposer` (the trained model proposes and
+learns from its proposals' rewards) and `trained-proposer-per-role` (the same, the proposer and the
+solver each with its own checkpoint: the solver's is judged). It prints the compare tables (held-out accuracy per level and
 round, tokens, minutes) and, per round of each proposing run, what the proposals looked like.
 
     .venv/bin/python benchmarks/propose.py [--out runs/propose] [--resume] [--seeds 0,1,2] [--set KEY=VALUE ...]
@@ -28,7 +29,8 @@ RUNS = {"fixed-curriculum": ["task='solo'", "rollout.problems_per_round=128", "r
         # the proposer's replies are long), so the comparison is at the same budget
         "fixed-curriculum-same-tokens": ["task='solo'", "rollout.problems_per_round=192", "rollout.samples_per_problem=4"],
         "untrained-proposer": ["propose.proposer='base'"],
-        "trained-proposer": []}
+        "trained-proposer": [],
+        "trained-proposer-per-role": ["propose.policies='per-role'"]}
 
 
 def proposal_table(name: str, run_dir: RunDir) -> Table:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import AbstractSet, Literal, Sequence
 
 from pydantic import Field, model_validator
 
@@ -91,7 +91,7 @@ class Proposal:
         return self.solved / self.k if self.k else None
 
 
-def score_proposals(batch: Sequence[Proposal], archive: set[str], settings: ProposerReward) -> list[float]:
+def score_proposals(batch: Sequence[Proposal], archive: AbstractSet[str], settings: ProposerReward) -> list[float]:
     """Each proposal's reward given the rest of its batch (near-duplicate clusters by shape, among the
     admitted ones) and the canonical forms proposed in the run's earlier rounds (`archive`) or shown
     in its prompt (`copied`): neither is new. An

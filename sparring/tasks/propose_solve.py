@@ -20,7 +20,7 @@ import random
 from collections import Counter, defaultdict
 from dataclasses import replace
 from statistics import mean
-from typing import Any, Sequence
+from typing import AbstractSet, Any, Sequence
 
 from sparring.engine import EpisodeSpec
 from sparring.envs import ENVS, make_env
@@ -43,6 +43,7 @@ class ProposeSolveTask(SoloTask):
         super().__init__(cfg)
         self.propose = cfg.propose
         self.store = None
+        self._archives: dict[int, frozenset[str]] = {}
 
     def check(self) -> None:
         super().check()
@@ -117,12 +118,15 @@ class ProposeSolveTask(SoloTask):
         failed = sorted({proposals[i] for i, (right, k) in rates.items() if right == 0})
         return solved, failed
 
-    def archive(self, r: int) -> set[str]:
-        """The canonical forms of every proposal admitted in the run's rounds before r."""
+    def archive(self, r: int) -> frozenset[str]:
+        """The canonical forms of every proposal admitted in the run's rounds before r (read once: those
+        rounds are done, and both scoring and the round's measures ask)."""
         if self.store is None:
-            return set()
-        return {e.info["canonical"] for q in range(1, r) for e in self.store.episodes(q, "train")
-                if e.tags.get("role") == PROPOSER and "canonical" in e.info}
+            return frozenset()
+        if r not in self._archives:
+            self._archives[r] = frozenset(e.info["canonical"] for q in range(1, r) for e in self.store.episodes(q, "train")
+                                          if e.tags.get("role") == PROPOSER and "canonical" in e.info)
+        return self._archives[r]
 
     def score(self, r: int, episodes: Sequence[Episode]) -> tuple[list[Episode], list[Episode]]:
         """Every episode with its final reward (a proposal's, from the solver's answers and the batch:
@@ -188,7 +192,7 @@ def by_size(proposals: Sequence[Episode], measure: str) -> dict[str, int]:
 LEVEL_CEILING = {"operations": 3, "max_digits": 3}  # arithmetic-v0's level 8: four 3-digit numbers, three operations
 
 
-def proposal_metrics(proposals: Sequence[Episode], band: Sequence[float], archive: set[str]) -> dict[str, Any]:
+def proposal_metrics(proposals: Sequence[Episode], band: Sequence[float], archive: AbstractSet[str]) -> dict[str, Any]:
     """A round's proposals (scored): valid, novel and in-band shares, mean p̂ and reward, their size,
     the share beyond the env's hardest level, and the distinct canonical forms of the run so far."""
     if not proposals:
