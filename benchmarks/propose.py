@@ -1,12 +1,13 @@
 """The model writing its own problems, beside rest-em on the fixed curriculum, at `make run`'s budget.
 
-Three runs of `examples/propose-arithmetic.toml` from the same base model, each 128 problems × 4
-answers a round: `fixed-curriculum` (task solo: the env's levels, as `make run`), the same with 192
-problems a round (`fixed-curriculum-same-tokens`: the tokens a proposing round spends), `untrained-proposer`
-(the base model proposes, the solver trains), `trained-proposer` (the trained model proposes and
-learns from its proposals' rewards) and `trained-proposer-per-role` (the same, the proposer and the
-solver each with its own checkpoint: the solver's is judged). It prints the compare tables (held-out accuracy per level and
-round, tokens, minutes) and, per round of each proposing run, what the proposals looked like.
+Runs of `examples/propose-arithmetic.toml` from the same base model, each 128 problems × 4 answers a
+round: `fixed-curriculum` (task solo: the env's levels, as `make run`), the same with 192 problems a
+round (`fixed-curriculum-same-tokens`: the tokens a proposing round spends), `untrained-proposer` (the
+base model proposes, the solver trains), `trained-proposer` (the trained model proposes and learns
+from its proposals' rewards) and `trained-proposer-per-role` (the same, the proposer and the solver
+each with its own checkpoint: the solver's is judged). It prints the compare tables (held-out
+accuracy per level and round, tokens, minutes) and, per round of each proposing run, what the
+proposals looked like.
 
     .venv/bin/python benchmarks/propose.py [--out runs/propose] [--resume] [--seeds 0,1,2] [--set KEY=VALUE ...]
 """
