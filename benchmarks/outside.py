@@ -45,8 +45,10 @@ def questions(per_task: int) -> dict[str, list[dict]]:
 def accuracy(model_path: str, cfg, asked: dict[str, list[dict]], max_new_tokens: int) -> dict[str, float]:
     from sparring.envs.arithmetic import SYSTEM_PROMPT
     from sparring.policies.checkpoints import load_model
+    from sparring.tasks.propose_solve import SOLVER
 
-    backend = load_model(cfg.backend.name, model_path, dtype=cfg.backend.dtype, batch_size=cfg.backend.batch_size).backend
+    model = load_model(cfg.backend.name, model_path, dtype=cfg.backend.dtype, batch_size=cfg.backend.batch_size)
+    backend = model.role(SOLVER).backend  # a per-role run's solver; the one model of any other run
     greedy = SamplingParams(temperature=0.0, max_new_tokens=max_new_tokens)
     result = {}
     for name, items in asked.items():
