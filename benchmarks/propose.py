@@ -4,8 +4,9 @@ Runs of `examples/propose-arithmetic.toml` from the same base model, each 128 pr
 round: `fixed-curriculum` (task solo: the env's levels, as `make run`), the same with 192 problems a
 round (`fixed-curriculum-same-tokens`: the tokens a proposing round spends), `untrained-proposer` (the
 base model proposes, the solver trains), `trained-proposer` (the trained model proposes and learns
-from its proposals' rewards) and `trained-proposer-per-role` (the same, the proposer and the solver
-each with its own checkpoint: the solver's is judged). It prints the compare tables (held-out
+from its proposals' rewards), `trained-proposer-per-role` (the same, the proposer and the solver
+each with its own checkpoint: the solver's is judged) and `trained-proposer-reinforce` (both roles
+trained by reinforce with the group baseline, in place of rest-em). It prints the compare tables (held-out
 accuracy per level and round, tokens, minutes) and, per round of each proposing run, what the
 proposals looked like.
 
@@ -31,7 +32,9 @@ RUNS = {"fixed-curriculum": ["task='solo'", "rollout.problems_per_round=128", "r
         "fixed-curriculum-same-tokens": ["task='solo'", "rollout.problems_per_round=192", "rollout.samples_per_problem=4"],
         "untrained-proposer": ["propose.proposer='base'"],
         "trained-proposer": [],
-        "trained-proposer-per-role": ["propose.policies='per-role'"]}
+        "trained-proposer-per-role": ["propose.policies='per-role'"],
+        # a policy gradient keeps losses: a copied proposal scores below its prompt's other sample
+        "trained-proposer-reinforce": ["recipe='reinforce'"]}
 
 
 def proposal_table(name: str, run_dir: RunDir) -> Table:
