@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,6 +17,7 @@ from sparring.balance import BalanceConfig
 from sparring.curate import CurateConfig
 from sparring.errors import ConfigError
 from sparring.files import write_atomically
+from sparring.models.openai_backend import ServerConfig
 from sparring.models.paths import DEFAULT_MODEL
 from sparring.sections import Section, Shapes
 from sparring.tasks.propose import ProposeConfig
@@ -82,9 +84,11 @@ class MatchesConfig(Section):
     past_k: int = Field(3, ge=1, description="the past checkpoints met: the last k, the base model included")
     opponents: list[str] = Field(default_factory=lambda: ["random-legal"], min_length=1,
                                  description="the fixed anchors it meets in the other games, in turn: scripted "
-                                             "players, or 'base' for the base model")
+                                             "players, 'base' for the base model, or 'served:<name>' for the "
+                                             "model of [servers.<name>]")
     eval_opponents: list[str] | None = Field(None, min_length=1, description=(
-        "judged by its results against these scripted players (the first gives the score) [default: "
+        "judged by its results against these scripted players or 'served:<name>' models (the first gives the "
+        "score) [default: "
         "random-legal and the game's strong player where one is registered]"))
     eval_games: int = Field(200, ge=2, description="evaluation games per opponent, half in each seat")
 
@@ -100,7 +104,7 @@ class RunConfig(Section):
     """The core of a run's config. Each registered recipe adds its own section (`[rest_em]`, ...),
     validated by the config class it registered: see `config_class`."""
 
-    shapes_by_key = {"name": None, "rounds": None, "promote": "rollout"}
+    shapes_by_key = {"name": None, "rounds": None, "promote": "rollout", "servers": "rollout"}
 
     name: str = Field("run", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=100,
                       description="the run directory's name before its time stamp: letters, digits, . _ -")
@@ -116,6 +120,8 @@ class RunConfig(Section):
         "if-better: a round whose checkpoint scores below its parent's is kept on record, and the next "
         "round starts from the parent"))
     backend: BackendConfig = Field(default_factory=BackendConfig)
+    servers: dict[str, ServerConfig] = Field(default_factory=dict, description=(
+        "OpenAI-compatible endpoints by name: [servers.<name>] is seated as the player 'served:<name>'"))
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
@@ -150,11 +156,27 @@ def _check_keys(data: dict[str, Any], model: type[BaseModel], prefix: str = "") 
             where = f" in [{prefix.rstrip('.')}]" if prefix else ""
             raise ConfigError(f"unknown config key '{prefix}{key}'.{hint} Valid keys{where}: {', '.join(fields)}")
         sub = fields[key].annotation
+        named = _named_sections(sub)
         is_section = isinstance(sub, type) and issubclass(sub, BaseModel)
         if isinstance(value, dict):
-            if not is_section:
+            if named is not None:  # [servers.<name>]: one section per name
+                for name, section in value.items():
+                    if not isinstance(section, dict):
+                        raise ConfigError(f"'{prefix}{key}.{name}' is a value; [{prefix}{key}.<name>] is a section")
+                    _check_keys(section, named, f"{prefix}{key}.{name}.")
+            elif not is_section:
                 raise ConfigError(f"'{prefix}{key}' is a value, not a section")
-            _check_keys(value, sub, f"{prefix}{key}.")
+            else:
+                _check_keys(value, sub, f"{prefix}{key}.")
+
+
+def _named_sections(annotation) -> type[BaseModel] | None:
+    """The section class of a `dict[str, Section]` field (sections by name), else None."""
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) is dict and len(args) == 2 and isinstance(args[1], type) \
+            and issubclass(args[1], BaseModel):
+        return args[1]
+    return None
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:

@@ -6,7 +6,8 @@ seat of any episode) into one `act` call, advances the answered episodes, stores
 starts new ones to keep the batch full.
 
 Faults stay inside their episode: an exception in the env's reset or step, or in the policy call
-that served it, ends the episode as a *failure* (`Episode.error`), which the store keeps apart from
+that served it, or a completion that comes back with an error (a served model's failed request), ends
+the episode as a *failure* (`Episode.error`), which the store keeps apart from
 played episodes so a resumed run plays it again. More than `max_failures` failures stop the rollout
 with `TooManyFailures`. Caps end an episode as truncated with no outcome (not as a loss): `max_turns`
 per episode; and once `max_tokens` tokens are generated, no new episode starts.
@@ -131,6 +132,9 @@ def run_episodes(
                     finish(item, error=error)
                 continue
             for item, turn_seed, completion in zip(group, seeds or [None] * len(group), completions):
+                if completion.error:  # a served model's failed request: this episode alone fails
+                    finish(item, error=f"error in policy {policy_id}: {completion.error}")
+                    continue
                 tokens += len(completion.token_ids)
                 _advance(item, completion, turn_seed, max_turns, finish)
         live[:] = [item for item in live if not _is_done(item)]

@@ -29,6 +29,14 @@ _STAGE_ORDER = {"train": 0, "eval": 1}
 _WIDEN = 1 / 3
 
 
+SERVED = "served:"
+
+
+def served_name(name: str) -> str | None:
+    """The server a player `served:<name>` is answered by ([servers.<name>]), or None for any other player."""
+    return name.removeprefix(SERVED) if name.startswith(SERVED) else None
+
+
 def player_name(r: int) -> str:
     """The pool name of the model after round r (round 0: the base model)."""
     return BASE if r == 0 else f"round-{r}"

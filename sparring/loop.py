@@ -26,11 +26,12 @@ from sparring.engine import EpisodeSpec, run_episodes, run_missing
 from sparring.envs import ENVS
 from sparring.errors import SparringError
 from sparring.files import save_atomically
+from sparring.models import BACKENDS
 from sparring.models.paths import check_model
 from sparring.models.precision import resolve_dtype
-from sparring.league import checkpoint_round
+from sparring.league import checkpoint_round, served_name
 from sparring.policies import POLICIES, TRAINED, Policy
-from sparring.policies.checkpoints import Model, load_model
+from sparring.policies.checkpoints import Model, load_model, served_model
 from sparring.recipes import RECIPES, TrainResult
 from sparring.recipes.base import BuildContext
 from sparring.recipes.training import keep_weights, train_roles
@@ -88,7 +89,7 @@ def run(cfg: RunConfig, run_dir: RunDir, console: Console) -> list[dict[str, Any
             with run_dir.stage(r, "rollout", seconds):
                 episodes, specs, chosen = rollout(
                     cfg, r, lambda played: task.plan(r, history, played), loaded, temperature, store, provenance,
-                    console, lambda player: _load(cfg, model_of_round(cfg, run_dir, checkpoint_round(player)), dtype))
+                    console, lambda player: player_model(cfg, run_dir, player, dtype))
             episodes, training = task.score(r, episodes)
             metrics["rollout"] = {**chosen, "planned": len(specs), "temperature": temperature,
                                   **task.rollout_metrics(episodes),
@@ -186,6 +187,11 @@ def start_run(config: Path | None, out: Path | None, overrides: list[str], resum
 def check_run_config(cfg: RunConfig) -> Task:
     """Fail before any work on what the config names but cannot exist; the run's task."""
     check_model(cfg.model)
+    BACKENDS.entry(cfg.backend.name)  # unknown: fails with the closest names
+    if cfg.backend.name == "openai":
+        raise SparringError("backend.name: 'openai' serves one fixed model, and a run trains new checkpoints that the "
+                            "server does not have; train on 'transformers' and seat a served model as a player: "
+                            "[servers.<name>] and matches.opponents = ['served:<name>']")
     ENVS.entry(cfg.env)  # unknown env id: fails with the closest ids
     recipe = RECIPES.load(cfg.recipe)
     task = make_task(cfg)
@@ -199,6 +205,15 @@ def check_run_config(cfg: RunConfig) -> Task:
 
 def model_of_round(cfg: RunConfig, run_dir: RunDir, r: int) -> str:
     return cfg.model if r == 0 else str(run_dir.checkpoint_path(r))
+
+
+def player_model(cfg: RunConfig, run_dir: RunDir, player: str, dtype: str) -> Model:
+    """The model a league player is: a checkpoint of the run (`base`, `round-<r>`) or a served model
+    (`served:<name>`)."""
+    server = served_name(player)
+    if server is not None:
+        return served_model(cfg.servers, server)
+    return _load(cfg, model_of_round(cfg, run_dir, checkpoint_round(player)), dtype)
 
 
 def _load(cfg: RunConfig, model: str, dtype: str) -> Model:
@@ -244,8 +259,8 @@ def rollout_sampling(cfg: RunConfig, temperature: float) -> SamplingParams:
 def seat_policies(specs: list[EpisodeSpec], trained: Model, sampling: SamplingParams,
                   checkpoint: Callable[[str], Model]) -> dict[str, Policy]:
     """A policy for every id the specs seat: the trained model, a past checkpoint of the league
-    (`base`, `round-<r>`: loaded by `checkpoint`), a registered scripted player, or `mcts(<model>)`: a
-    search with that model's priors (sparring/search/player.py)."""
+    (`base`, `round-<r>`) or a served model (`served:<name>`), both loaded by `checkpoint`, a registered
+    scripted player, or `mcts(<model>)`: a search with that model's priors (sparring/search/player.py)."""
     @functools.cache  # `base` and `mcts(base)` share one loaded model
     def model(name: str) -> Model:
         return trained if name == TRAINED else checkpoint(name)
@@ -254,7 +269,7 @@ def seat_policies(specs: list[EpisodeSpec], trained: Model, sampling: SamplingPa
         inner = searched_player(policy_id)
         if inner is not None:
             return SearchPlayer(priors=PolicyPriors(model(inner).backend), priors_from=inner)
-        if policy_id == TRAINED or checkpoint_round(policy_id) is not None:
+        if policy_id == TRAINED or checkpoint_round(policy_id) is not None or served_name(policy_id) is not None:
             return model(policy_id).policy(sampling)
         return POLICIES.make(policy_id)
 

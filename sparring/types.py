@@ -28,7 +28,8 @@ class SamplingParams:
 class Completion:
     text: str
     token_ids: tuple[int, ...]
-    finish_reason: str  # "stop" (end of sequence or stop string) or "length"
+    finish_reason: str  # "stop" (end of sequence or stop string), "length", or "error"
+    error: str = ""  # why the backend has no answer for this row (a served model's failed request): the episode fails
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,12 @@ from sparring.types import Completion, SamplingParams
 class ScriptedBackend:
     """Answers every prompt with `answer(messages)`; records each call's batch size."""
 
-    model_id, checkpoint_hash = "scripted", "none"
-
     def __init__(self, answer):
         self.answer = answer
         self.batches: list[int] = []
+
+    def provenance(self):
+        return {"model_id": "scripted", "checkpoint_hash": "none"}
 
     def generate(self, prompts, params, seeds=None):
         self.batches.append(len(prompts))
@@ -142,6 +143,21 @@ def test_a_failing_generate_call_fails_only_the_episodes_it_served(tmp_path):
     todo = [s for s in _specs(30) if s.id not in store.ids(1, "train")]
     run_episodes(todo, _seat(ScriptedBackend(_solve)), PROVENANCE, store=store)
     assert store.count() == 30 and store.failures(1, "train") == []
+
+
+def test_a_completion_with_an_error_fails_its_episode_alone(tmp_path):
+    class OneRowFails(ScriptedBackend):  # a served model whose request for one row failed
+        def generate(self, prompts, params, seeds=None):
+            answers = super().generate(prompts, params, seeds)
+            answers[1] = [Completion("", (), "error", error="the server answered an empty completion")]
+            return answers
+
+    store = EpisodeStore(tmp_path / "episodes.sqlite")
+    episodes = run_episodes(_specs(4), _seat(OneRowFails(_solve)), PROVENANCE, store=store)
+    failed = [e for e in episodes if e.error]
+    assert [e.id for e in failed] == ["e1"] and failed[0].turns == [] and not failed[0].has_outcome
+    assert failed[0].error == "error in policy p: the server answered an empty completion"
+    assert store.count() == 3 and [e.id for e in store.failures(1, "train")] == ["e1"]
 
 
 def test_more_failures_than_the_ceiling_stop_the_rollout(tmp_path):

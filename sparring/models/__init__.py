@@ -9,6 +9,8 @@ from sparring.registry import Registry
 BACKENDS: Registry[Backend] = Registry("backend")
 BACKENDS.register("transformers", "sparring.models.transformers_backend:TransformersBackend",
                   "Hugging Face transformers, batched and left-padded (CPU or GPU)")
+BACKENDS.register("openai", "sparring.models.openai_backend:OpenAIBackend",
+                  "an OpenAI-compatible server: a fixed served model, seated as a player `served:<name>`")
 
 
 def load_backend(name: str, model: str, **kwargs) -> Backend:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from typing import Any, Protocol, Sequence
 
 from sparring.types import Completion, CompletionLogprobs, Message, SamplingParams
 
@@ -18,6 +18,10 @@ class Backend(Protocol):
         `seeds` (one per prompt) make each prompt's samples reproducible on their own: the same
         prompt and seed give the same completions whatever else shares the call.
         """
+        ...
+
+    def provenance(self) -> dict[str, Any]:
+        """What answers, for every episode it plays in: `model_id` and `checkpoint_hash` at least."""
         ...
 
     def logprobs(self, prompts: Sequence[Sequence[Message]], answers: Sequence[str]) -> list[CompletionLogprobs]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 from transformers import (AutoModelForCausalLM, AutoTokenizer, LogitsProcessor, LogitsProcessorList,
@@ -61,6 +61,9 @@ class TransformersBackend:
         eos = self.model.generation_config.eos_token_id
         self._eos_ids = set(eos if isinstance(eos, list) else [eos if eos is not None else self.tokenizer.eos_token_id])
         self.generate_calls = 0  # one per generate(), however many batches it runs: tests and benchmarks read it
+
+    def provenance(self) -> dict[str, Any]:
+        return {"model_id": self.model_id, "checkpoint_hash": self.checkpoint_hash}
 
     def render(self, messages: Sequence[Message]) -> str:
         return self.tokenizer.apply_chat_template(

@@ -38,8 +38,7 @@ class LLMPolicy:
 
     def provenance(self) -> dict[str, Any]:
         sampling = {k: v for k, v in asdict(self.sampling).items() if k not in ("n", "seed")}
-        return {"kind": "llm", "model_id": self.backend.model_id, "checkpoint_hash": self.backend.checkpoint_hash,
-                "sampling": {**sampling, "stop": list(self.sampling.stop)}}
+        return {"kind": "llm", **self.backend.provenance(), "sampling": {**sampling, "stop": list(self.sampling.stop)}}
 
 
 def seat_role(seat: int) -> str:

@@ -12,8 +12,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
+from sparring.league import SERVED
 from sparring.models import load_backend
+from sparring.models.openai_backend import ServerConfig
 from sparring.models.base import Backend
 from sparring.policies.base import LLMPolicy, Policy, RoleRouted
 from sparring.types import SamplingParams
@@ -68,6 +71,11 @@ class Model:
         if None in self.backends:
             return LLMPolicy(self.backends[None], sampling)
         return RoleRouted({role: LLMPolicy(b, sampling) for role, b in self.backends.items()})
+
+
+def served_model(servers: Mapping[str, ServerConfig], name: str) -> Model:
+    """The model the player `served:<name>` is: the endpoint of [servers.<name>]."""
+    return Model({None: load_backend("openai", SERVED + name, server=servers[name], where=f"servers.{name}")})
 
 
 def load_model(backend: str, model: str, **kwargs) -> Model:

@@ -22,9 +22,9 @@ from sparring.engine import EpisodeSpec, run_missing
 from sparring.envs import ENVS
 from sparring.errors import SparringError, UnknownIdError
 from sparring.evaluate import HELDOUT_SEED_BASE
-from sparring.league import BASE, past_players, player_name, rate
+from sparring.league import BASE, past_players, player_name, rate, served_name
 from sparring.policies import POLICIES, TRAINED, strong_players
-from sparring.policies.checkpoints import Model
+from sparring.policies.checkpoints import Model, served_model
 from sparring.search.player import searched_player
 from sparring.seeds import derive_seed
 from sparring.store import EpisodeStore
@@ -52,6 +52,13 @@ class GameTask:
         for name, anchors, players in (("opponents", (BASE,), self.cfg.matches.opponents),
                                        ("eval_opponents", (), self.eval_opponents)):
             for policy in players:
+                server = served_name(searched_player(policy) or policy)
+                if server is not None:
+                    if server not in self.cfg.servers:
+                        have = sorted(self.cfg.servers) or "no [servers.<name>] sections"
+                        raise SparringError(f"matches.{name}: {policy!r} is served by [servers.{server}], and the "
+                                            f"config has {have}")
+                    continue
                 if policy not in anchors and searched_player(policy) not in anchors:  # mcts(base): base with search
                     try:
                         POLICIES.entry(policy)  # an unknown player fails with the closest names
@@ -117,7 +124,7 @@ class GameTask:
         if progress is not None:
             progress.start(len(specs))
         greedy = model.policy(SamplingParams(temperature=0.0, max_new_tokens=self.cfg.eval.max_new_tokens))
-        policies = {TRAINED: greedy, **{name: POLICIES.make(name) for name in self.eval_opponents}}
+        policies = {TRAINED: greedy, **{name: self._eval_player(name) for name in self.eval_opponents}}
         episodes = run_missing(specs, policies, provenance, store, "eval", progress,
                                seed=derive_seed(self.cfg.seed, "eval"),
                                max_failures=int(self.cfg.rollout.max_failed_fraction * len(specs)))
@@ -130,6 +137,15 @@ class GameTask:
         return {"vs": by_opponent, "columns": columns, "failed": sum(bool(e.error) for e in episodes),
                 "rating": rating,
                 "score": first.get("mean_reward", 0.0), "score_name": f"mean reward vs {self.eval_opponents[0]}"}
+
+
+    def _eval_player(self, name: str):
+        """An evaluation opponent: a served model (greedy, as the judged policy) or a scripted player."""
+        server = served_name(name)
+        if server is None:
+            return POLICIES.make(name)
+        return served_model(self.cfg.servers, server).policy(
+            SamplingParams(temperature=0.0, max_new_tokens=self.cfg.eval.max_new_tokens))
 
 
 def illegal_rate(episodes: Sequence[Episode]) -> float:
