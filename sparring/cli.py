@@ -4,6 +4,7 @@ run's league, write a run's report."""
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import sqlite3
 import warnings
@@ -37,6 +38,8 @@ def _quiet_libraries() -> None:
     transformers.utils.logging.disable_progress_bar()
     datasets.utils.logging.set_verbosity_error()
     datasets.disable_progress_bars()
+    for name in ("httpx", "httpx2", "openai"):  # a line per request to a served model otherwise
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 _DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS, errno.EPERM, errno.EIO)

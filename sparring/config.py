@@ -19,6 +19,7 @@ from sparring.errors import ConfigError
 from sparring.files import write_atomically
 from sparring.models.openai_backend import ServerConfig
 from sparring.models.paths import DEFAULT_MODEL
+from sparring.models.vllm_backend import VLLMConfig
 from sparring.sections import Section, Shapes
 from sparring.tasks.propose import ProposeConfig
 
@@ -26,7 +27,8 @@ from sparring.tasks.propose import ProposeConfig
 class BackendConfig(Section):
     shapes_by_key = {"batch_size": None}
 
-    name: str = "transformers"
+    name: str = Field("transformers", description=(
+        "transformers (in this process, CPU or GPU) or vllm (`vllm serve` on a GPU, settings in [vllm])"))
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
         "auto", description="auto: bfloat16 where the hardware computes it natively, else float32")
     batch_size: int = Field(64, ge=1, description="rows per forward pass")
@@ -122,6 +124,7 @@ class RunConfig(Section):
     backend: BackendConfig = Field(default_factory=BackendConfig)
     servers: dict[str, ServerConfig] = Field(default_factory=dict, description=(
         "OpenAI-compatible endpoints by name: [servers.<name>] is seated as the player 'served:<name>'"))
+    vllm: VLLMConfig = Field(default_factory=VLLMConfig)
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
@@ -164,6 +167,8 @@ def _check_keys(data: dict[str, Any], model: type[BaseModel], prefix: str = "") 
                     if not isinstance(section, dict):
                         raise ConfigError(f"'{prefix}{key}.{name}' is a value; [{prefix}{key}.<name>] is a section")
                     _check_keys(section, named, f"{prefix}{key}.{name}.")
+            elif typing.get_origin(sub) is dict:
+                continue  # a table-valued key (servers.<name>.extra_body): the model checks its values
             elif not is_section:
                 raise ConfigError(f"'{prefix}{key}' is a value, not a section")
             else:

@@ -29,6 +29,7 @@ from sparring.files import save_atomically
 from sparring.models import BACKENDS
 from sparring.models.paths import check_model
 from sparring.models.precision import resolve_dtype
+from sparring.models.vllm_backend import check_vllm_installed
 from sparring.league import checkpoint_round, served_name
 from sparring.policies import POLICIES, TRAINED, Policy
 from sparring.policies.checkpoints import Model, load_model, served_model
@@ -192,6 +193,8 @@ def check_run_config(cfg: RunConfig) -> Task:
         raise SparringError("backend.name: 'openai' serves one fixed model, and a run trains new checkpoints that the "
                             "server does not have; train on 'transformers' and seat a served model as a player: "
                             "[servers.<name>] and matches.opponents = ['served:<name>']")
+    if cfg.backend.name == "vllm" and not cfg.vllm.base_url:
+        check_vllm_installed()
     ENVS.entry(cfg.env)  # unknown env id: fails with the closest ids
     recipe = RECIPES.load(cfg.recipe)
     task = make_task(cfg)
@@ -217,7 +220,8 @@ def player_model(cfg: RunConfig, run_dir: RunDir, player: str, dtype: str) -> Mo
 
 
 def _load(cfg: RunConfig, model: str, dtype: str) -> Model:
-    return load_model(cfg.backend.name, model, dtype=dtype, batch_size=cfg.backend.batch_size)
+    options = {"vllm": cfg.vllm} if cfg.backend.name == "vllm" else {}
+    return load_model(cfg.backend.name, model, dtype=dtype, batch_size=cfg.backend.batch_size, **options)
 
 
 def rollout(cfg: RunConfig, r: int, plan: Callable[[list[Episode]], tuple[list[EpisodeSpec], dict[str, Any]]],

@@ -22,6 +22,8 @@ def test_precedence_defaults_then_file_then_set(tmp_path):
     (["curriculum.band=[0.9, 0.1]"], "band must satisfy"),
     (["rounds"], "--set takes key=value"),
     (["rounds.x=1"], "'rounds' is a value, not a section"),
+    (["servers.big.modle='x'"], "unknown config key 'servers.big.modle'.*Valid keys in \\[servers.big\\]: model"),
+    (["servers.big=3"], "'servers.big' is a value; \\[servers.<name>\\] is a section"),
 ])
 def test_bad_config_names_the_key_and_the_valid_ones(overrides, message):
     with pytest.raises(ConfigError, match=message):
@@ -45,7 +47,9 @@ def test_missing_and_malformed_files(tmp_path):
 
 
 def test_resolved_config_round_trips(tmp_path):
-    cfg = load_config(None, ["rollout.temperature=0.6", "curriculum.levels=[2, 3]"])
+    cfg = load_config(None, ["rollout.temperature=0.6", "curriculum.levels=[2, 3]", "servers.big.model='m'",
+                             "servers.big.extra_body={generation_config='{\"do_sample\": true}', top_k=5}"])
+    assert cfg.servers["big"].extra_body == {"generation_config": '{"do_sample": true}', "top_k": 5}
     save_config(cfg, tmp_path / "config.toml", "test")
     assert build_config(read_toml(tmp_path / "config.toml")) == cfg
 

@@ -1,6 +1,7 @@
 """The whole round on the tiny model: run directory layout, provenance, resume after an interruption."""
 
 import json
+from pathlib import Path
 
 import pytest
 from datasets import Dataset
@@ -10,6 +11,7 @@ from transformers import AutoModelForCausalLM
 from sparring import loop
 from sparring.config import load_config
 from sparring.errors import SparringError
+from sparring.models.adapters import ADAPTER, adapter_base
 from sparring.rundir import RunDir
 from sparring.store import EpisodeStore
 from sparring.tasks import make_task
@@ -38,6 +40,9 @@ def test_rounds_fill_the_run_directory(tmp_path, tiny_model):
         rows = Dataset.from_parquet(str(run_dir.dataset_path(r)))
         assert len(rows) == 12 and set(rows["round"]) == {r}  # 6 problems x 2 samples, all kept
         AutoModelForCausalLM.from_pretrained(run_dir.checkpoint_path(r))
+        # its weights as one adapter on the run's model, for a server that loads adapters (vLLM)
+        assert adapter_base(run_dir.checkpoint_path(r)) == str(Path(tiny_model).resolve())
+        assert json.loads((run_dir.checkpoint_path(r) / ADAPTER / "adapter_config.json").read_text())["r"] == 16 * r
         metrics = json.loads(run_dir.metrics_path(r).read_text())
         assert metrics["dataset"]["rows"] == 12 and metrics["train"]["steps"] == 3
         assert set(metrics["seconds"]) == {"rollout", "curate", "build", "train", "eval"}
@@ -209,6 +214,9 @@ def test_an_env_without_levels_runs(tmp_path, tiny_model, registered):
     (["env=two-seats-v0", "task=solo"], "task 'solo' plays one-seat envs; two-seats-v0 has 2 seats"),
     (["env=parity-v0", "task=games"], "task 'games' plays envs with several seats; parity-v0 has one"),
     (["task=league"], "unknown task 'league'"),
+    (["backend.name='vllm'"], "starts `vllm serve`, which is not installed here"),
+    (["backend.name='openai'"], "seat a served model as a player"),
+    (["env=tictactoe-v1", "matches.opponents=['served:big']"], r"served by \[servers.big\], and the config has no"),
 ])
 def test_a_task_that_does_not_fit_the_env_is_refused_before_any_work(tmp_path, tiny_model, registered, settings,
                                                                      message):

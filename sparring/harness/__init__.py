@@ -1,1 +1,1 @@
-"""Safety harness: kill-and-resume, fuzzing and malformed inputs over the registries (tests and benchmarks/safety.py)."""
+"""Safety harness: kill-and-resume, fuzzing, malformed inputs over the registries, and an OpenAI-compatible server with faults on demand (tests and benchmarks)."""

@@ -11,6 +11,8 @@ BACKENDS.register("transformers", "sparring.models.transformers_backend:Transfor
                   "Hugging Face transformers, batched and left-padded (CPU or GPU)")
 BACKENDS.register("openai", "sparring.models.openai_backend:OpenAIBackend",
                   "an OpenAI-compatible server: a fixed served model, seated as a player `served:<name>`")
+BACKENDS.register("vllm", "sparring.models.vllm_backend:VLLMBackend",
+                  "`vllm serve` on a GPU: each LoRA round an adapter on the run's first model ([vllm])")
 
 
 def load_backend(name: str, model: str, **kwargs) -> Backend:

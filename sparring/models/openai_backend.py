@@ -92,6 +92,7 @@ class OpenAIBackend:
                                  timeout=server.timeout_s)
         self._openai = openai
         self.model_id = model
+        self.served_model = server.model  # the name requests carry
         self.fingerprint: str | None = None
         self.reproducibility = self._start()
         self.checkpoint_hash = self.fingerprint or server.model
@@ -107,8 +108,8 @@ class OpenAIBackend:
                 served = [m.id for m in client.models.list()]
             except self._openai.NotFoundError:
                 served = None  # a server without /v1/models: the probe below still names a wrong model
-            if served is not None and self.cfg.model not in served:
-                raise ConfigError(f"{self.where}.model: {self.cfg.model!r} is not served at {self.base_url}; "
+            if served is not None and self.served_model not in served:
+                raise ConfigError(f"{self.where}.model: {self.served_model!r} is not served at {self.base_url}; "
                                   f"it serves {served}")
             probe = SamplingParams(temperature=1.0, top_k=0, max_new_tokens=12)
             story = (Message("user", "Begin a story in one sentence."),)
@@ -121,7 +122,7 @@ class OpenAIBackend:
                               f"({type(e).__name__}: {e})") from None
         except self._openai.APIStatusError as e:
             raise ConfigError(f"{self.where}: the server at {self.base_url} refused a one-line request for "
-                              f"{self.cfg.model!r}: {e.status_code} {str(e.message)[:300]}") from None
+                              f"{self.served_model!r}: {e.status_code} {str(e.message)[:300]}") from None
         finally:
             client.close()
         failed = next((a.error for a in answers if a.error), None)
@@ -135,7 +136,7 @@ class OpenAIBackend:
 
     def provenance(self) -> dict[str, Any]:
         return {"model_id": self.model_id, "checkpoint_hash": self.checkpoint_hash, "server": self.base_url,
-                "served_model": self.cfg.model, "system_fingerprint": self.fingerprint,
+                "served_model": self.served_model, "system_fingerprint": self.fingerprint,
                 "prompt": "rendered here by " + self.cfg.tokenizer if self.tokenizer else "the server's chat template",
                 "reproducibility": self.reproducibility}
 
@@ -165,7 +166,7 @@ class OpenAIBackend:
             return await asyncio.gather(*(one(call) for call in calls))
 
     def _body(self, messages: Sequence[Message], params: SamplingParams, seed: int) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": self.cfg.model, "max_tokens": params.max_new_tokens,
+        body: dict[str, Any] = {"model": self.served_model, "max_tokens": params.max_new_tokens,
                                 "temperature": params.temperature, "seed": seed % 2**31, "n": 1}
         if params.top_p < 1.0:
             body["top_p"] = params.top_p
@@ -177,13 +178,17 @@ class OpenAIBackend:
             body["messages"] = [{"role": m.role, "content": m.content} for m in messages]
         return body
 
+    def extra_body(self, params: SamplingParams | None) -> dict[str, Any]:
+        """Fields beyond OpenAI's own sent with a request (of `params`; None: a scoring request)."""
+        return self.cfg.extra_body
+
     async def _request(self, client, messages: Sequence[Message], params: SamplingParams, seed: int) -> Completion:
         body = self._body(messages, params, seed)
         try:
             if self.tokenizer is not None:
-                response = await client.completions.create(**body, extra_body=self.cfg.extra_body or None)
+                response = await client.completions.create(**body, extra_body=self.extra_body(params) or None)
             else:
-                response = await client.chat.completions.create(**body, extra_body=self.cfg.extra_body or None)
+                response = await client.chat.completions.create(**body, extra_body=self.extra_body(params) or None)
         except self._openai.OpenAIError as e:
             return _failed(f"{type(e).__name__}: {str(e)[:300]}")
         except ValueError as e:  # the client could not parse the body (not JSON)
@@ -193,9 +198,9 @@ class OpenAIBackend:
     def _request_sync(self, client, messages: Sequence[Message], params: SamplingParams, seed: int) -> Completion:
         body = self._body(messages, params, seed)
         if self.tokenizer is not None:
-            response = client.completions.create(**body, extra_body=self.cfg.extra_body or None)
+            response = client.completions.create(**body, extra_body=self.extra_body(params) or None)
         else:
-            response = client.chat.completions.create(**body, extra_body=self.cfg.extra_body or None)
+            response = client.chat.completions.create(**body, extra_body=self.extra_body(params) or None)
         return self._completion(response, params)
 
     def _completion(self, response, params: SamplingParams) -> Completion:
@@ -217,9 +222,9 @@ class OpenAIBackend:
     # -- log-probabilities ---------------------------------------------------------------------------------
 
     def logprobs(self, prompts: Sequence[Sequence[Message]], answers: Sequence[str]) -> list[CompletionLogprobs]:
-        """Each answer scored by the server: the whole conversation sent with `echo`, zero new tokens
-        and `logprobs`, and the answer's tokens read after the prompt's text (the end-of-turn tokens
-        included, as the transformers backend scores them)."""
+        """Each answer scored by the server: the whole conversation sent with `echo`, `logprobs` and one
+        new token (vLLM refuses zero; the new one is not read), and the answer's tokens read after the
+        prompt's text (the end-of-turn tokens included, as the transformers backend scores them)."""
         if self.tokenizer is None:
             raise SparringError(f"{self.where}: log-probabilities need /v1/completions with echo; set "
                                 f"{self.where}.tokenizer so prompts are rendered here")
@@ -235,12 +240,12 @@ class OpenAIBackend:
     async def _score(self, client, prompt_text: str, answer_ids: list[int]) -> CompletionLogprobs:
         full = prompt_text + self.tokenizer.decode(answer_ids)
         missing = (f"{self.where}: the server at {self.base_url} does not return prompt log-probabilities "
-                   "(/v1/completions with echo, logprobs and max_tokens 0); it can still seat an opponent "
-                   "or a judge, not score answers")
+                   "(/v1/completions with echo and logprobs); it can still seat an opponent or a judge, not "
+                   "score answers")
         try:
-            response = await client.completions.create(model=self.cfg.model, prompt=full, max_tokens=0, echo=True,
+            response = await client.completions.create(model=self.served_model, prompt=full, max_tokens=1, echo=True,
                                                        logprobs=0, temperature=0.0,
-                                                       extra_body=self.cfg.extra_body or None)
+                                                       extra_body=self.extra_body(None) or None)
         except self._openai.APIStatusError as e:  # 400 from most servers; 500 from transformers serve
             raise SparringError(f"{missing} ({e.status_code}: {str(e.message)[:200]})") from None
         choice = response.choices[0] if getattr(response, "choices", None) else None
@@ -249,7 +254,7 @@ class OpenAIBackend:
         values = getattr(scored, "token_logprobs", None)
         if not offsets or not values:
             raise SparringError(missing)
-        mine = [lp for off, lp in zip(offsets, values) if off >= len(prompt_text)]
+        mine = [lp for off, lp in zip(offsets, values) if len(prompt_text) <= off < len(full)]
         if len(mine) != len(answer_ids) or any(lp is None for lp in mine):
             raise SparringError(f"{self.where}: the server split the answer into {len(mine)} tokens, the tokenizer "
                                 f"{self.cfg.tokenizer!r} into {len(answer_ids)}: it serves another tokenizer")

@@ -11,7 +11,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from sparring.errors import SparringError
 
@@ -22,24 +22,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def transformers_serve_command(model: str, port: int, continuous_batching: bool = False) -> list[str]:
+def transformers_serve_command(model: str, port: int, dtype: str = "float32",
+                               continuous_batching: bool = False) -> list[str]:
     """`transformers serve` holding `model` on the CPU (it ships with transformers: nothing to compile)."""
     exe = Path(sys.executable).with_name("transformers")
     return [str(exe), "serve", model, "--host", "127.0.0.1", "--port", str(port), "--device", "cpu",
-            "--dtype", "float32", *(["--continuous-batching"] if continuous_batching else [])]
+            "--dtype", dtype, *(["--continuous-batching"] if continuous_batching else [])]
 
 
 class ServerProcess:
     """A server started from `command`, listening on 127.0.0.1:`port`; `base_url` is its /v1 root."""
 
-    def __init__(self, command: Sequence[str], port: int, log: Path, ready_timeout_s: float = 120.0):
+    def __init__(self, command: Sequence[str], port: int, log: Path, ready_timeout_s: float = 120.0,
+                 env: Mapping[str, str] | None = None):
         self.command, self.port, self.log = list(command), port, log
         self.base_url = f"http://127.0.0.1:{port}/v1"
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "ab") as out:
-            # its own process group, so stopping it stops what it spawned too
-            self.process = subprocess.Popen(self.command, stdout=out, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
+            try:  # its own process group, so stopping it stops what it spawned too
+                self.process = subprocess.Popen(self.command, stdout=out, stderr=subprocess.STDOUT,
+                                                start_new_session=True, env={**os.environ, **(env or {})})
+            except OSError as e:
+                raise SparringError(f"could not start the server {self.command[0]}: {e}") from None
         self._wait_ready(ready_timeout_s)
 
     def _wait_ready(self, timeout_s: float) -> None:

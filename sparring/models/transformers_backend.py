@@ -52,6 +52,7 @@ class TransformersBackend:
             # sdpa reads the boolean 4-D masks of `packed_logprobs` as they are (eager would add them)
             self.model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[self.dtype],
                                                               attn_implementation="sdpa").eval()
+            self.model.to("cuda" if torch.cuda.is_available() else "cpu")
         except Exception as e:  # a damaged checkpoint fails in many ways (safetensors, json, torch)
             raise SparringError(f"could not load model {model!r}: {str(e).strip()[:300]}") from e
         self.model_id = model

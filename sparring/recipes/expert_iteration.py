@@ -82,7 +82,7 @@ def listwise_loss(move_logps, target, legal_mass_weight: float = 0.0):
     softmax over the vocabulary; w < 1 keeps part of the listwise push off the bad moves."""
     import torch
 
-    listwise = -(torch.as_tensor(target, dtype=move_logps.dtype) * torch.log_softmax(move_logps, dim=-1)).sum()
+    listwise = -(torch.as_tensor(target, dtype=move_logps.dtype, device=move_logps.device) * torch.log_softmax(move_logps, dim=-1)).sum()
     return listwise - legal_mass_weight * torch.logsumexp(move_logps, dim=-1)
 
 

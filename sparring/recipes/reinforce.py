@@ -144,7 +144,7 @@ def batch_loss(cfg: ReinforceConfig):
                                                            for r in batch])
         total, kl, clipped, tokens, surprise = 0.0, 0.0, 0, 0, 0.0
         for row, [logp] in zip(batch, scored):
-            old = torch.tensor(row["old_logps"], dtype=logp.dtype)
+            old = torch.tensor(row["old_logps"], dtype=logp.dtype, device=logp.device)
             if len(old) != len(logp):
                 raise ValueError("a reply tokenizes differently than when its old log-probabilities were stored")
             total = total + ppo_clip_loss(logp, old, row["advantage"], cfg.clip)

@@ -22,6 +22,7 @@ from pydantic import Field
 
 from sparring.errors import SparringError
 from sparring.files import save_atomically
+from sparring.models.adapters import ADAPTER, save_stacked_adapter
 from sparring.models.paths import resolve_model
 from sparring.recipes.base import TrainResult
 from sparring.sections import Section
@@ -107,8 +108,7 @@ def train_with(trainer_class, args_class, base_model: str, rows: list[dict[str, 
                                 **(trainer or {}))
         fitting.remove_callback(PrinterCallback)  # our progress bar shows the loss instead of raw log dicts
         fitting.train()
-        trained = fitting.model.merge_and_unload() if settings.finetune == "lora" else fitting.model
-    return save_trained(trained, tokenizer, TrainResult(out, losses, time.time() - started, curves))
+    return save_trained(fitting.model, base_model, tokenizer, TrainResult(out, losses, time.time() - started, curves))
 
 
 def lora_config(settings: TrainingSettings):
@@ -119,11 +119,14 @@ def lora_config(settings: TrainingSettings):
                        lora_dropout=0.0, task_type="CAUSAL_LM") if settings.finetune == "lora" else None)
 
 
-def save_trained(trained, tokenizer, result: TrainResult) -> TrainResult:
+def save_trained(trained, parent: str, tokenizer, result: TrainResult) -> TrainResult:
     """The merged weights, tokenizer and training record, saved atomically: a checkpoint directory
-    exists only once it is complete."""
+    exists only once it is complete. A LoRA model (trained on `parent`) also leaves its weights as one
+    adapter on the run's first model (models/adapters.py), for a server that loads adapters."""
     def save(path: Path) -> None:
-        trained.save_pretrained(path)
+        if hasattr(trained, "merge_and_unload"):  # a PeftModel: LoRA
+            save_stacked_adapter(trained, resolve_model(parent), path / ADAPTER)
+        (trained.merge_and_unload() if hasattr(trained, "merge_and_unload") else trained).save_pretrained(path)
         tokenizer.padding_side = "left"
         tokenizer.save_pretrained(path)
         result.write(path)
@@ -160,7 +163,7 @@ def train_loop(base_model: str, rows: list[dict[str, Any]], settings: TrainingSe
     model = AutoModelForCausalLM.from_pretrained(base_model, dtype=torch.float32, attn_implementation="sdpa")
     if settings.finetune == "lora":
         model = get_peft_model(model, lora_config(settings))
-    model.train()
+    model.to("cuda" if torch.cuda.is_available() else "cpu").train()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=settings.learning_rate, betas=betas, weight_decay=0.0)
     steps, rng = planned_steps(len(rows), settings), random.Random(seed)
@@ -186,8 +189,7 @@ def train_loop(base_model: str, rows: list[dict[str, Any]], settings: TrainingSe
         if progress is not None:
             progress.advance(loss=losses[-1])
     model.eval()
-    trained = model.merge_and_unload() if settings.finetune == "lora" else model
-    return save_trained(trained, tokenizer, TrainResult(out, losses, time.time() - started, curves))
+    return save_trained(model, base_model, tokenizer, TrainResult(out, losses, time.time() - started, curves))
 
 
 def train_sft(base_model: str, rows: list[dict[str, Any]], settings: TrainingSettings, section: str, out: Path,

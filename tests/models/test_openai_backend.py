@@ -15,7 +15,7 @@ from sparring.policies import LLMPolicy
 from sparring.seeds import derive_seed
 from sparring.store import EpisodeStore
 from sparring.types import Message, SamplingParams
-from tests.models.fake_server import FakeServer
+from sparring.harness.fake_server import FakeServer
 
 PROMPT = (Message("system", "Be brief."), Message("user", "Compute 2 + 3."))
 

@@ -8,9 +8,7 @@ checks with its fake)."""
 import json
 
 import pytest
-import torch
 from rich.console import Console
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from sparring import loop
 from sparring.config import load_config
@@ -24,22 +22,6 @@ from sparring.types import Message, SamplingParams
 
 SAMPLE = {"generation_config": json.dumps({"do_sample": True, "top_k": 50})}
 PROMPTS = [(Message("user", "Compute 2 + 3."),), (Message("system", "Be brief."), Message("user", "Say hello."))]
-
-
-@pytest.fixture(scope="module")
-def lively_model(tiny_model, tmp_path_factory) -> str:
-    """The tiny model with large layer weights: with its tied embeddings at their small initial scale the
-    tiny model greedily repeats the prompt's last token ("\n"), which would make any two backends agree."""
-    model = AutoModelForCausalLM.from_pretrained(tiny_model)
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for name, weight in model.named_parameters():
-            if ".layers." in name and weight.dim() == 2:
-                weight.normal_(0.0, 0.5)
-    target = tmp_path_factory.mktemp("lively") / "model"
-    model.save_pretrained(target)
-    AutoTokenizer.from_pretrained(tiny_model).save_pretrained(target)
-    return str(target)
 
 
 @pytest.fixture(scope="module")

@@ -13,13 +13,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class FakeServer:
     """`faults`: what the next POSTs get, in order ("429", "500", "slow", "drop", "garbage", "two",
-    "empty", "none", "die"; "ok" or anything else: a proper answer), then proper answers. `echo`: whether /v1/completions scores prompts (echo with
-    logprobs; each token's log-probability is -(its index + 1) / 100), split by `tokenizer`."""
+    "empty", "none", "die"; "ok" or anything else: a proper answer), then proper answers. `echo`:
+    whether /v1/completions scores prompts (echo with logprobs; each token's log-probability is
+    -(its index + 1) / 100), split by `tokenizer`. vLLM's /v1/load_lora_adapter and
+    /v1/unload_lora_adapter keep `adapters`, which /v1/models lists beside `model`."""
 
     def __init__(self, model: str = "fake", tokenizer=None, echo: bool = True, port: int = 0):
         self.model, self.tokenizer, self.echo = model, tokenizer, echo
         self.faults: list[str] = []
         self.bodies: list[dict] = []
+        self.adapters: dict[str, str] = {}  # loaded: name -> path, as vLLM's /v1/load_lora_adapter keeps them
+        self.adapter_calls: list[tuple[str, str]] = []
         self.lock = threading.Lock()
         server = self
 
@@ -39,13 +43,17 @@ class FakeServer:
 
             def do_GET(self):
                 if self.path.endswith("/models"):
-                    self._send(200, {"object": "list", "data": [{"id": server.model, "object": "model",
-                                                                  "created": 0, "owned_by": "test"}]})
+                    self._send(200, {"object": "list", "data": [{"id": m, "object": "model", "created": 0,
+                                                                  "owned_by": "test"}
+                                                                 for m in [server.model, *server.adapters]]})
                 else:
                     self._send(404, {"error": {"message": "not found"}})
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                if self.path.endswith("_lora_adapter"):  # vLLM's run-time adapter endpoints
+                    self._send(*server.adapter_call(self.path.rsplit("/", 1)[-1], body))
+                    return
                 with server.lock:
                     server.bodies.append(body)
                     fault = server.faults.pop(0) if server.faults else None
@@ -73,6 +81,18 @@ class FakeServer:
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
+    def adapter_call(self, endpoint: str, body: dict) -> tuple[int, dict]:
+        name = body["lora_name"]
+        with self.lock:
+            self.adapter_calls.append((endpoint.split("_")[0], name))
+            if endpoint == "load_lora_adapter":
+                if name in self.adapters:
+                    return 400, {"error": {"message": f"The lora adapter '{name}' has already been loaded."}}
+                self.adapters[name] = body["lora_path"]
+            elif self.adapters.pop(name, None) is None:
+                return 404, {"error": {"message": f"The lora adapter '{name}' cannot be found."}}
+        return 200, {}
+
     def answer(self, body: dict, fault: str | None) -> dict:
         chat = "messages" in body
         prompt = json.dumps(body["messages"]) if chat else body["prompt"]
@@ -93,10 +113,12 @@ class FakeServer:
         for t in tokens:
             offsets.append(at)
             at += len(t)
-        logprobs = {"tokens": tokens, "text_offset": offsets, "token_logprobs": [None] + [-(i + 1) / 100 for i in range(1, len(ids))],
-                    "top_logprobs": None}
+        values = [None] + [-(i + 1) / 100 for i in range(1, len(ids))]
+        if body.get("max_tokens"):  # as vLLM: the new tokens follow the echoed prompt, with theirs
+            tokens, offsets, values = tokens + [" more"], offsets + [at], values + [-0.5]
+        logprobs = {"tokens": tokens, "text_offset": offsets, "token_logprobs": values, "top_logprobs": None}
         return {"id": "x", "object": "text_completion", "created": 0, "model": self.model,
-                "choices": [{"index": 0, "text": body["prompt"], "finish_reason": "length", "logprobs": logprobs}]}
+                "choices": [{"index": 0, "text": "".join(tokens), "finish_reason": "length", "logprobs": logprobs}]}
 
     def close(self) -> None:
         self.httpd.shutdown()
