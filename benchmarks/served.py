@@ -7,9 +7,9 @@ sample, so greedy is the one workload all modes share), MAX_NEW_TOKENS new token
 dtype; `local` is one batched generate call of the transformers backend, `http` the openai backend
 with BATCH requests in flight against `transformers serve` (one request at a time on its side),
 `http, continuous batching` against `transformers serve --continuous-batching` (paged attention,
-requests batched as they arrive), and `http alone` the same requests against an in-process server
-that answers at once (sparring/harness/fake_server.py): the client's and HTTP's own cost, what a
-server that batches as well as the local backend (vLLM) would add. Tokens are the tokenizer's count of
+requests batched as they arrive), and `http alone` the same requests against a server that answers at
+once (sparring/harness/fake_server.py, in a process of its own): the client's and HTTP's own cost, what
+a server that batches as well as the local backend (vLLM) would add. Tokens are the tokenizer's count of
 the returned texts. Each server is started, warmed up and measured alone, the in-process model idle.
 
     .venv/bin/python benchmarks/served.py [--batch 64] [--max-new-tokens 48] [--games 32] [--no-round|--no-throughput]
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import tempfile
 import time
 from pathlib import Path
@@ -53,6 +54,13 @@ def timed(backend, prompts, params) -> tuple[float, int, int]:
     return time.time() - started, tokens(backend.tokenizer, rows), sum(bool(c.error) for row in rows for c in row)
 
 
+def serve_instantly(ports) -> None:
+    """The fake server in a process of its own (in this one it would share the client's interpreter lock)."""
+    server = FakeServer(model="instant")
+    ports.put(server.port)
+    server.thread.join()
+
+
 def throughput(model: str, batch: int, max_new_tokens: int, scratch: Path, console: Console) -> Table:
     local = load_backend("transformers", model, batch_size=batch)
     params = SamplingParams(temperature=0.0, max_new_tokens=max_new_tokens)
@@ -72,15 +80,17 @@ def throughput(model: str, batch: int, max_new_tokens: int, scratch: Path, conso
             served.generate(prompts[:8], params)  # warm-up
             results[name] = timed(served, prompts, params)
             console.print(f"{name}: up in {up:.0f} s")
-    instant = FakeServer(model="instant")
+    ports = multiprocessing.Queue()
+    instant = multiprocessing.Process(target=serve_instantly, args=(ports,), daemon=True)
+    instant.start()
     try:
         client = load_backend("openai", "served:instant", server=ServerConfig(
-            model="instant", base_url=instant.base_url, api_key_env="", tokenizer=path, concurrency=batch),
-            where="servers.instant")
+            model="instant", base_url=f"http://127.0.0.1:{ports.get(timeout=60)}/v1", api_key_env="", tokenizer=path,
+            concurrency=batch), where="servers.instant")
         client.generate(prompts[:8], params)  # warm-up
         seconds, count, failed = timed(client, prompts, params)
     finally:
-        instant.close()
+        instant.kill()
     # its answers are a few tokens: what it costs is time per request, set against local's time
     overhead = seconds / results["local (transformers, one batch)"][0]
     console.print(f"http alone: {batch} requests in {seconds:.2f} s ({1000 * seconds / batch:.1f} ms each with "

@@ -22,6 +22,7 @@ from sparring.models.paths import DEFAULT_MODEL
 from sparring.models.vllm_backend import VLLMConfig
 from sparring.sections import Section, Shapes
 from sparring.tasks.propose import ProposeConfig
+from sparring.workers import RayConfig
 
 
 class BackendConfig(Section):
@@ -36,7 +37,7 @@ class BackendConfig(Section):
 
 class RolloutConfig(Section):
     shapes = "rollout"
-    shapes_by_key = {"max_in_flight": None, "max_failed_fraction": None}
+    shapes_by_key = {"max_in_flight": None, "max_failed_fraction": None, "workers": None}
 
     problems_per_round: int = Field(96, ge=1)
     samples_per_problem: int = Field(4, ge=1, description="k: samples per problem")
@@ -48,6 +49,8 @@ class RolloutConfig(Section):
     max_turns: int = Field(64, ge=1, description="an episode still running after this many turns is cut (no outcome)")
     max_tokens_per_round: int | None = Field(None, ge=1, description="no new episode starts once this many are generated")
     max_failed_fraction: float = Field(0.2, ge=0, le=1, description="more failed episodes than this stop the run")
+    workers: int = Field(1, ge=1, description="Ray actors that play the rollout, each with its own copy of the "
+                                               "players ([ray]); 1: this process")
 
 
 class CurriculumConfig(Section):
@@ -125,6 +128,7 @@ class RunConfig(Section):
     servers: dict[str, ServerConfig] = Field(default_factory=dict, description=(
         "OpenAI-compatible endpoints by name: [servers.<name>] is seated as the player 'served:<name>'"))
     vllm: VLLMConfig = Field(default_factory=VLLMConfig)
+    ray: RayConfig = Field(default_factory=RayConfig)
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)

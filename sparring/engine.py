@@ -65,6 +65,21 @@ class _Live:
         self.request = request if request is None or self.roles is None else replace(request, role=self.roles[request.seat])
 
 
+class FailureCeiling:
+    """Counts failed episodes; more than `max_failures` (None: no ceiling) stop the stage."""
+
+    def __init__(self, max_failures: int | None):
+        self.max_failures, self.errors = max_failures, Counter()
+
+    def add(self, error: str) -> None:
+        self.errors[error] += 1
+        failed = sum(self.errors.values())
+        if self.max_failures is not None and failed > self.max_failures:
+            common, n = self.errors.most_common(1)[0]
+            raise TooManyFailures(f"{failed} episodes failed, more than the {self.max_failures} allowed; "
+                                  f"the most common error ({n}x): {common}")
+
+
 def run_episodes(
     specs: Iterable[EpisodeSpec],
     policies: Mapping[str, Policy],
@@ -83,7 +98,7 @@ def run_episodes(
     live: list[_Live] = []
     finished: list[Episode] = []
     tokens = 0
-    errors: Counter[str] = Counter()
+    ceiling = FailureCeiling(max_failures)
 
     def finish(item: _Live, error: str = "", cap: str = "") -> None:
         episode = item.episode
@@ -95,11 +110,7 @@ def run_episodes(
         if on_finished is not None:
             on_finished(episode)
         if error:
-            errors[error] += 1
-            if max_failures is not None and sum(errors.values()) > max_failures:
-                common, n = errors.most_common(1)[0]
-                raise TooManyFailures(f"{sum(errors.values())} episodes failed, more than the {max_failures} allowed; "
-                                      f"the most common error ({n}x): {common}")
+            ceiling.add(error)
 
     def refill() -> None:
         room = 0 if max_tokens is not None and tokens >= max_tokens else max(0, max_in_flight - len(live))

@@ -30,6 +30,7 @@ from sparring.models import BACKENDS
 from sparring.models.paths import check_model
 from sparring.models.precision import resolve_dtype
 from sparring.models.vllm_backend import check_vllm_installed
+from sparring.workers import Players, check_ray, play_on_workers, start_workers, stop_workers
 from sparring.league import checkpoint_round, served_name
 from sparring.policies import POLICIES, TRAINED, Policy
 from sparring.policies.checkpoints import Model, load_model, served_model
@@ -88,9 +89,10 @@ def run(cfg: RunConfig, run_dir: RunDir, console: Console) -> list[dict[str, Any
                 if metrics["probe"]["threshold"] is not None:
                     round_cfg = recipe_cfg.model_copy(update={"min_reward": metrics["probe"]["threshold"]})
             with run_dir.stage(r, "rollout", seconds):
-                episodes, specs, chosen = rollout(
-                    cfg, r, lambda played: task.plan(r, history, played), loaded, temperature, store, provenance,
-                    console, lambda player: player_model(cfg, run_dir, player, dtype))
+                players = Players(cfg.model_dump(mode="json", exclude_none=True), run_dir.root, parent, dtype,
+                                  rollout_sampling(cfg, temperature))
+                episodes, specs, chosen = rollout(cfg, r, lambda played: task.plan(r, history, played), loaded, players,
+                                                  store, provenance, console)
             episodes, training = task.score(r, episodes)
             metrics["rollout"] = {**chosen, "planned": len(specs), "temperature": temperature,
                                   **task.rollout_metrics(episodes),
@@ -195,6 +197,7 @@ def check_run_config(cfg: RunConfig) -> Task:
                             "[servers.<name>] and matches.opponents = ['served:<name>']")
     if cfg.backend.name == "vllm" and not cfg.vllm.base_url:
         check_vllm_installed()
+    check_ray(cfg.rollout, cfg.ray)
     ENVS.entry(cfg.env)  # unknown env id: fails with the closest ids
     recipe = RECIPES.load(cfg.recipe)
     task = make_task(cfg)
@@ -225,33 +228,41 @@ def _load(cfg: RunConfig, model: str, dtype: str) -> Model:
 
 
 def rollout(cfg: RunConfig, r: int, plan: Callable[[list[Episode]], tuple[list[EpisodeSpec], dict[str, Any]]],
-            model: Model, temperature: float, store: EpisodeStore, provenance, console,
-            load_player: Callable[[str], Model]) -> tuple[list[Episode], list[EpisodeSpec], dict[str, Any]]:
+            model: Model, players: Players, store: EpisodeStore, provenance,
+            console) -> tuple[list[Episode], list[EpisodeSpec], dict[str, Any]]:
     """Play the round's missing episodes: `model` in the trained seats, past checkpoints of the league
-    (`load_player(name)`) and scripted players in the others. The plan is asked again with what was
-    played until it stops growing (propose plans its solver's episodes once the proposals exist).
-    Every episode of the round, stored; the last plan, and what it chose."""
+    (`players.load(name)`) and scripted players in the others, here or on `rollout.workers` Ray
+    workers (sparring/workers.py). The plan is asked again with what was played until it stops growing
+    (propose plans its solver's episodes once the proposals exist). Every episode of the round,
+    stored; the last plan, and what it chose."""
     rc = cfg.rollout
-    sampling = rollout_sampling(cfg, temperature)
     played = store.episodes(r, "train")
     specs, chosen = plan(played)
-    with progress_bar(console, "rollout", len(specs)) as bar:
-        while True:
-            done = {e.id for e in played}
-            todo = [s for s in specs if s.id not in done]
-            bar.start(len(specs), completed=len(specs) - len(todo))
-            spent = sum(len(t.completion.token_ids) for e in played for t in e.turns)
-            if todo:
-                run_episodes(todo, seat_policies(todo, model, sampling, load_player), provenance,
-                             seed=derive_seed(cfg.seed, "rollout", r), store=store, max_in_flight=rc.max_in_flight,
-                             max_turns=rc.max_turns,
-                             max_tokens=None if rc.max_tokens_per_round is None else rc.max_tokens_per_round - spent,
-                             max_failures=int(rc.max_failed_fraction * len(specs)), on_finished=bar)
-            played = store.episodes(r, "train")
-            more, chosen = plan(played)
-            if len(more) == len(specs):
-                return played, specs, chosen
-            specs = more
+    workers = start_workers(rc.workers, players, cfg.ray) if rc.workers > 1 else []
+    try:
+        with progress_bar(console, "rollout", len(specs)) as bar:
+            while True:
+                done = {e.id for e in played}
+                todo = [s for s in specs if s.id not in done]
+                bar.start(len(specs), completed=len(specs) - len(todo))
+                spent = sum(len(t.completion.token_ids) for e in played for t in e.turns)
+                engine = dict(seed=derive_seed(cfg.seed, "rollout", r), max_in_flight=rc.max_in_flight,
+                              max_turns=rc.max_turns, max_failures=int(rc.max_failed_fraction * len(specs)),
+                              on_finished=bar)
+                if todo and workers:
+                    play_on_workers(todo, workers, provenance, store, **engine)
+                elif todo:
+                    run_episodes(todo, seat_policies(todo, model, players.sampling, players.load), provenance,
+                                 store=store, **engine,
+                                 max_tokens=None if rc.max_tokens_per_round is None else rc.max_tokens_per_round - spent)
+                played = store.episodes(r, "train")
+                more, chosen = plan(played)
+                if len(more) == len(specs):
+                    return played, specs, chosen
+                specs = more
+    finally:
+        if workers:
+            stop_workers(workers)
 
 
 def rollout_sampling(cfg: RunConfig, temperature: float) -> SamplingParams:

@@ -201,6 +201,46 @@ def kill_and_resume(workdir: Path, settings: list[str], kill_points: int, seed: 
     return report
 
 
+def kill_a_worker(workdir: Path, settings: list[str], timeout: float = 600) -> KillReport:
+    """A run of `settings` (with rollout.workers > 1) whose first Ray rollout worker is SIGKILLed once
+    round 1's rollout has started; the run must finish by itself, equal to an uninterrupted reference."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    reference, victim, log = workdir / "reference", workdir / "victim", workdir / "victim.log"
+    _finish(reference, settings, False, workdir / "reference.log", timeout)
+    report = KillReport(victims=1)
+    proc = _start(victim, settings, False, log)
+    deadline = time.time() + timeout
+    while proc.poll() is None and time.time() < deadline and not report.landed:
+        if any(e["pid"] == proc.pid and e["event"] == "start" and (e["round"], e["stage"]) == (1, "rollout")
+               for e in _events(victim)):
+            worker = next(iter(_ray_workers()), None)
+            if worker is not None:
+                os.kill(worker, signal.SIGKILL)
+                report.landed.append(f"r1 rollout: worker {worker}")
+        time.sleep(0.05)
+    report.missed = 0 if report.landed else 1
+    try:
+        proc.wait(max(1.0, deadline - time.time()))
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise RuntimeError(f"the run did not finish within {timeout} s; its output:\n{log.read_text()[-3000:]}")
+    _check_exit(proc, log)
+    _compare(victim, reference, report)
+    return report
+
+
+def _ray_workers() -> list[int]:
+    """The pids of live Ray actor processes playing rollouts (Ray titles them after the actor's class)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "cmdline").read_bytes().startswith(b"ray::_Worker"):
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return sorted(pids)
+
+
 def _complete(run: Path, reference: Path) -> bool:
     rounds = [p.name for p in (reference / "rounds").iterdir()]
     return all((run / "rounds" / r / "metrics.json").exists() for r in rounds)

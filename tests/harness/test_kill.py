@@ -4,7 +4,7 @@ Runs over every registered recipe and env (sparring.harness.kill.harness_cases).
 
 import pytest
 
-from sparring.harness.kill import harness_cases, kill_and_resume, tiny_run_settings
+from sparring.harness.kill import harness_cases, kill_a_worker, kill_and_resume, tiny_run_settings
 
 
 def _check(report, kills):
@@ -27,3 +27,9 @@ def test_many_kill_points_across_every_stage(tmp_path, tiny_model):
     _check(report, kills=10)
     stages = {where.split()[-1] for where in report.landed}
     assert {"rollout", "train", "eval"} <= stages, report.landed
+
+
+def test_a_killed_rollout_worker_costs_the_run_nothing(tmp_path, tiny_model):
+    pytest.importorskip("ray")
+    report = kill_a_worker(tmp_path, tiny_run_settings(tiny_model, rounds=1, extra=("rollout.workers=2",)))
+    _check(report, kills=1)

@@ -1,9 +1,14 @@
+from pathlib import Path
+
 import pytest
 
 from sparring.errors import SparringError
 from sparring.models import BACKENDS, load_backend
 from sparring.models.paths import check_model
-from sparring.models.transformers_backend import TransformersBackend
+from sparring.harness.fake_server import FakeServer
+from sparring.models.openai_backend import ServerConfig
+from sparring.models.transformers_backend import TransformersBackend, load_tokenizer
+from sparring.models.vllm_backend import VLLMConfig
 from sparring.types import Message, SamplingParams
 
 SHORT = [Message("user", "hi")]
@@ -42,9 +47,32 @@ def test_missing_model_paths_are_clear_errors(tmp_path):
     check_model("HuggingFaceTB/SmolLM2-135M-Instruct")  # a hub id is left to transformers
 
 
+@pytest.fixture
+def backend_of(tiny_model):
+    """Each registered backend on the tiny model: in this process, or behind the fake server (the
+    served ones: test_served.py and test_vllm_backend.py check them against real servers)."""
+    servers = []
+
+    def make(name: str):
+        if name == "transformers":
+            return load_backend(name, tiny_model, dtype="float32", batch_size=3)
+        fake = FakeServer(model=str(Path(tiny_model).resolve()), tokenizer=load_tokenizer(tiny_model))
+        servers.append(fake)
+        if name == "openai":
+            return load_backend(name, "served:fake", server=ServerConfig(
+                model=fake.model, base_url=fake.base_url, api_key_env="", tokenizer=tiny_model), where="servers.fake")
+        if name == "vllm":
+            return load_backend(name, tiny_model, dtype="float32", vllm=VLLMConfig(base_url=fake.base_url))
+        raise AssertionError(f"backend {name!r} is registered: say here how the tests build it")
+
+    yield make
+    for fake in servers:
+        fake.close()
+
+
 @pytest.mark.parametrize("name", BACKENDS.ids())
-def test_every_backend_samples_each_prompt_independently_of_its_batch(name, tiny_model):
-    backend = load_backend(name, tiny_model, dtype="float32", batch_size=3)
+def test_every_backend_samples_each_prompt_independently_of_its_batch(name, backend_of):
+    backend = backend_of(name)
     params = SamplingParams(temperature=1.0, max_new_tokens=6, n=2)
     prompts, seeds = [SHORT, LONG, SHORT, LONG, SHORT], [11, 12, 13, 14, 15]
     together = backend.generate(prompts, params, seeds)
