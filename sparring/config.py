@@ -22,6 +22,7 @@ from sparring.models.paths import DEFAULT_MODEL
 from sparring.models.vllm_backend import VLLMConfig
 from sparring.sections import Section, Shapes
 from sparring.tasks.propose import ProposeConfig
+from sparring.launch import LaunchConfig
 from sparring.workers import RayConfig
 
 
@@ -129,6 +130,7 @@ class RunConfig(Section):
         "OpenAI-compatible endpoints by name: [servers.<name>] is seated as the player 'served:<name>'"))
     vllm: VLLMConfig = Field(default_factory=VLLMConfig)
     ray: RayConfig = Field(default_factory=RayConfig)
+    launch: LaunchConfig = Field(default_factory=LaunchConfig)
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)

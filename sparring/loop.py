@@ -30,6 +30,7 @@ from sparring.models import BACKENDS
 from sparring.models.paths import check_model
 from sparring.models.precision import resolve_dtype
 from sparring.models.vllm_backend import check_vllm_installed
+from sparring.launch import check_launch, train_launched
 from sparring.workers import Players, check_ray, play_on_workers, start_workers, stop_workers
 from sparring.league import checkpoint_round, served_name
 from sparring.policies import POLICIES, TRAINED, Policy
@@ -121,9 +122,14 @@ def run(cfg: RunConfig, run_dir: RunDir, console: Console) -> list[dict[str, Any
             checkpoint = run_dir.checkpoint_path(r)
             if not checkpoint.exists():
                 with run_dir.stage(r, "train", {}), progress_bar(console, "train") as bar:
-                    if rows:
-                        train(recipe, round_cfg, parent, rows, task.training_roles(rows), checkpoint,
-                              derive_seed(cfg.seed, "train", r, bits=32), bar, dtype)
+                    seed = derive_seed(cfg.seed, "train", r, bits=32)
+                    if rows and cfg.launch.launcher == "accelerate":
+                        log = run_dir.round_dir(r) / "train.log"
+                        console.print(f"train: accelerate launch, {cfg.launch.num_processes} process(es); log {log}")
+                        train_launched(cfg.launch, recipe, round_cfg, parent, run_dir.dataset_path(r),
+                                       row_indices(rows, task.training_roles(rows)), checkpoint, seed, dtype, log)
+                    elif rows:
+                        train(recipe, round_cfg, parent, rows, task.training_roles(rows), checkpoint, seed, bar, dtype)
                     else:
                         keep_weights(parent, checkpoint)
             trained = TrainResult.read(checkpoint)  # also when the checkpoint was found on resume
@@ -200,6 +206,7 @@ def check_run_config(cfg: RunConfig) -> Task:
     check_ray(cfg.rollout, cfg.ray)
     ENVS.entry(cfg.env)  # unknown env id: fails with the closest ids
     recipe = RECIPES.load(cfg.recipe)
+    check_launch(cfg.launch, recipe)
     task = make_task(cfg)
     task.check()
     if recipe.check is not None:
@@ -334,6 +341,14 @@ def train(recipe, recipe_cfg, parent: str, rows: list[dict[str, Any]], rows_by_r
     if rows_by_role is None:
         return train_one(parent, rows, out, seed)
     return train_roles(parent, rows_by_role, out, seed, train_one)
+
+
+def row_indices(rows: list[dict[str, Any]], rows_by_role: dict[str, list] | None) -> dict[str, list[int]] | None:
+    """Each role's rows as indices into the round's rows (a launched train stage reads them from disk)."""
+    if rows_by_role is None:
+        return None
+    index = {id(row): i for i, row in enumerate(rows)}
+    return {role: [index[id(row)] for row in mine] for role, mine in rows_by_role.items()}
 
 
 def balance_thresholds(cfg: RunConfig, recipe_cfg) -> list[float | None]:

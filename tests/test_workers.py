@@ -1,18 +1,15 @@
-"""Rollouts on a real local Ray instance (2 workers of 1 CPU): the same episodes as one process, a
-worker killed mid-round loses nothing, and the loop runs a round on workers."""
+"""Rollouts on a real local Ray instance (2 workers of 1 CPU): the same episodes as one process, and a
+worker killed mid-round loses nothing. Whole runs on workers, one killed: tests/harness/test_kill.py."""
 
 import os
 import signal
 
 import pytest
-from rich.console import Console
 
-from sparring import loop
 from sparring.config import load_config
 from sparring.engine import EpisodeSpec, run_episodes
 from sparring.errors import ConfigError, SparringError
 from sparring.policies import LLMPolicy
-from sparring.rundir import RunDir
 from sparring.store import EpisodeStore
 from sparring.types import SamplingParams
 from sparring.workers import Players, check_ray, play_on_workers, start_workers, stop_workers
@@ -70,18 +67,6 @@ def test_a_worker_killed_mid_round_loses_no_episode(local_ray, tiny_model, tmp_p
         stop_workers(workers)
     assert killed and sorted(e.id for e in there) == sorted(f"e{i}" for i in range(16))
     assert not any(e.error for e in there) and store.count() == 16  # each played once, by the survivor
-
-
-def test_a_round_on_two_workers(local_ray, tiny_model, tmp_path):
-    cfg = load_config(None, [f"model='{tiny_model}'", "backend.dtype='float32'", "rounds=1", "rollout.workers=2",
-                             "rollout.problems_per_round=6", "rollout.samples_per_problem=2", "rollout.max_new_tokens=6",
-                             "eval.levels=[1]", "eval.problems_per_level=3", "eval.max_new_tokens=6",
-                             "rest_em.min_reward=0.0", "rest_em.batch_size=4"])
-    run_dir = RunDir.create(tmp_path / "run", cfg)
-    history = loop.run(cfg, run_dir, Console(quiet=True))
-    run_dir.close()
-    assert history[1]["rollout"]["episodes"] == 12 and history[1]["rollout"]["failed"] == 0
-    assert run_dir.checkpoint_path(1).exists()
 
 
 @pytest.mark.parametrize("settings,message", [

@@ -56,6 +56,8 @@ class Recipe:
     with_model: Callable[[list[dict[str, Any]], Any, BuildContext], list[dict[str, Any]]] | None = None
     # Its rows are SFT rows (prompt, completion) that reference rows may join (curate.mix_fraction).
     takes_mixed_rows: bool = False
+    # Its trainer spreads over `accelerate launch` processes (TRL's trainers do; `train_loop` is one process).
+    data_parallel: bool = False
 
 
 @dataclass(frozen=True)

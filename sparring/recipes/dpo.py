@@ -137,7 +137,7 @@ def train(base_model: str, rows: list[dict[str, Any]], cfg: DPOSettings, out: Pa
     return train_dpo(base_model, rows, cfg, SECTION, out, beta=cfg.beta, seed=seed, progress=progress, dtype=dtype)
 
 
-RECIPE = Recipe(name="dpo", config_key=SECTION, config=DPOSettings, build=build, train=train, counts=counts,
+RECIPE = Recipe(data_parallel=True, name="dpo", config_key=SECTION, config=DPOSettings, build=build, train=train, counts=counts,
                 with_model=with_reference,
                 # the tiny model's answers all score alike: pair them anyway
                 tiny_settings=("dpo.min_margin=-1", "dpo.batch_size=4"))

@@ -58,5 +58,5 @@ def train(base_model: str, rows: list[dict[str, Any]], cfg: RestEMConfig, out: P
     return train_sft(base_model, rows, cfg, "rest_em", out, seed=seed, progress=progress, dtype=dtype)
 
 
-RECIPE = Recipe(name="rest-em", config_key="rest_em", config=RestEMConfig, build=build, train=train, takes_mixed_rows=True,
+RECIPE = Recipe(data_parallel=True, name="rest-em", config_key="rest_em", config=RestEMConfig, build=build, train=train, takes_mixed_rows=True,
                 tiny_settings=("rest_em.min_reward=-1e9", "rest_em.batch_size=4"))  # keep every answer

@@ -109,6 +109,6 @@ def check(cfg) -> None:
                             "(use 'shared')")
 
 
-RECIPE = Recipe(name="selfplay", config_key=SECTION, config=SelfPlayConfig, build=build, train=train, check=check,
+RECIPE = Recipe(data_parallel=True, name="selfplay", config_key=SECTION, config=SelfPlayConfig, build=build, train=train, check=check,
                 # the tiny model's replies are never legal moves nor right answers: keep every turn
                 tiny_settings=("selfplay.min_advantage=-1e9", "selfplay.legal_only=false", "selfplay.batch_size=4"))

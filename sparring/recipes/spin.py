@@ -116,5 +116,5 @@ def check(cfg) -> None:
                             f"({', '.join(e for e in ENVS.ids() if hasattr(ENVS.load(e), 'reference_solution'))})")
 
 
-RECIPE = Recipe(name="spin", config_key=SECTION, config=SPINSettings, build=build, train=train, counts=counts,
+RECIPE = Recipe(data_parallel=True, name="spin", config_key=SECTION, config=SPINSettings, build=build, train=train, counts=counts,
                 with_model=with_reference, check=check, tiny_settings=("spin.batch_size=4",))
