@@ -1,7 +1,8 @@
 """The safety harness at full size, printing the figures the README reports.
 
   kill      SIGKILL `sparring run` (tiny model; every registered recipe, and every env) at seeded points
-            across every stage, resume, and compare with an uninterrupted run
+            across every stage, resume, and compare with an uninterrupted run; and SIGKILL a Ray
+            rollout worker of a run with rollout.workers = 2, which must finish equal by itself
   fuzz      random model outputs per registered env (hypothesis), with the slowest read, and the
             time to read adversarial 64 KB outputs
   malformed the corpus of malformed inputs (sparring/harness/malformed.py): clear errors, no traceback
@@ -24,7 +25,7 @@ from sparring.cli import _quiet_libraries
 from sparring.envs import ENVS
 from sparring.envs.answers import extract_answer
 from sparring.harness.fuzz import MAX_LEN, fuzz_env
-from sparring.harness.kill import harness_cases, kill_and_resume, tiny_run_settings
+from sparring.harness.kill import harness_cases, kill_a_worker, kill_and_resume, tiny_run_settings
 from sparring.harness.malformed import try_all
 from sparring.models.tiny import build_tiny_model
 
@@ -74,6 +75,12 @@ def kill_table(scratch: Path, tiny: str, args, console: Console) -> None:
                       f"{(time.time() - started) / 60:.1f}")
         for difference in report.differences[:5]:
             console.print(f"[red]difference:[/] {difference}")
+    started = time.time()  # a Ray rollout worker killed, not the run: it must finish by itself
+    report = kill_a_worker(scratch / "kill-worker", tiny_run_settings(tiny, extra=("rollout.workers=2",)))
+    table.add_row("rest-em rollout.workers=2 (a worker killed)", "arithmetic-v0", str(report.kills),
+                  ", ".join(report.landed), str(report.missed), str(report.victims), str(report.episodes_lost),
+                  str(report.episodes_doubled), f"{report.equal_runs}/{report.victims}",
+                  f"{(time.time() - started) / 60:.1f}")
     console.print(table)
 
 
