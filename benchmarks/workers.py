@@ -100,6 +100,9 @@ def main() -> None:
         table.add_row(name, f"{seconds:.1f}", str(count), f"{count / seconds:.0f}",
                       f"{(count / seconds) / (first[1] / first[0]):.2f}")
     console.print(table)
+    console.print(f"To scale: a worker per {each:g} CPU here; more workers need more cores or GPUs (ray.num_cpus, "
+                  "ray.num_gpus per worker) or a cluster (ray.address); each worker holds a copy of every model it "
+                  "seats, and the driver alone writes the store.")
     console.print(f"fault check, {args.workers} workers, one killed after the first chunk came back: {killed[2]} of "
                   f"{args.episodes} episodes back, {killed[3]} failed, {args.episodes - killed[2]} lost, "
                   f"in {killed[0]:.1f} s")
