@@ -2,7 +2,8 @@
 
   kill      SIGKILL `sparring run` (tiny model; every registered recipe, and every env) at seeded points
             across every stage, resume, and compare with an uninterrupted run; and SIGKILL a Ray
-            rollout worker of a run with rollout.workers = 2, which must finish equal by itself
+            rollout worker of a run with rollout.workers = 2, which must finish by itself equal to
+            the same run in one process
   fuzz      random model outputs per registered env (hypothesis), with the slowest read, and the
             time to read adversarial 64 KB outputs
   malformed the corpus of malformed inputs (sparring/harness/malformed.py): clear errors, no traceback
@@ -76,7 +77,7 @@ def kill_table(scratch: Path, tiny: str, args, console: Console) -> None:
         for difference in report.differences[:5]:
             console.print(f"[red]difference:[/] {difference}")
     started = time.time()  # a Ray rollout worker killed, not the run: it must finish by itself
-    report = kill_a_worker(scratch / "kill-worker", tiny_run_settings(tiny, extra=("rollout.workers=2",)))
+    report = kill_a_worker(scratch / "kill-worker", tiny_run_settings(tiny))
     table.add_row("rest-em rollout.workers=2 (a worker killed)", "arithmetic-v0", str(report.kills),
                   ", ".join(report.landed), str(report.missed), str(report.victims), str(report.episodes_lost),
                   str(report.episodes_doubled), f"{report.equal_runs}/{report.victims}",

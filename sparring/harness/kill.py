@@ -201,14 +201,14 @@ def kill_and_resume(workdir: Path, settings: list[str], kill_points: int, seed: 
     return report
 
 
-def kill_a_worker(workdir: Path, settings: list[str], timeout: float = 600) -> KillReport:
-    """A run of `settings` (with rollout.workers > 1) whose first Ray rollout worker is SIGKILLed once
-    round 1's rollout has started; the run must finish by itself, equal to an uninterrupted reference."""
+def kill_a_worker(workdir: Path, settings: list[str], workers: int = 2, timeout: float = 600) -> KillReport:
+    """A run of `settings` on `workers` Ray rollout workers, the first of which is SIGKILLed once round
+    1's rollout has started; the run must finish by itself, equal to the same run in one process."""
     workdir.mkdir(parents=True, exist_ok=True)
     reference, victim, log = workdir / "reference", workdir / "victim", workdir / "victim.log"
     _finish(reference, settings, False, workdir / "reference.log", timeout)
     report = KillReport(victims=1)
-    proc = _start(victim, settings, False, log)
+    proc = _start(victim, [*settings, f"rollout.workers={workers}"], False, log)
     deadline = time.time() + timeout
     while proc.poll() is None and time.time() < deadline and not report.landed:
         if any(e["pid"] == proc.pid and e["event"] == "start" and (e["round"], e["stage"]) == (1, "rollout")
