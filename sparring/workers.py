@@ -129,7 +129,7 @@ def play_on_workers(specs: list[EpisodeSpec], workers: list[Any], provenance: Ma
     ray = _ray()
     size = max(1, math.ceil(max_in_flight / len(workers)))
     chunks = [specs[i:i + size] for i in range(0, len(specs), size)]
-    queues = {w: chunks[i::len(workers)] for i, w in enumerate(range(len(workers)))}
+    queues = {w: chunks[w::len(workers)] for w in range(len(workers))}
     alive = dict(enumerate(workers))
     in_flight: dict[Any, tuple[int, list[EpisodeSpec]]] = {}
     finished: list[Episode] = []

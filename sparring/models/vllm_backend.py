@@ -82,6 +82,7 @@ class VLLMServer:
         self.process: ServerProcess | None = None
         self.model: str | None = None  # the model it holds (None: not known yet)
         self.loaded: list[str] = []  # adapter names, least recently used first
+        self.names: dict[str, str] = {}  # checkpoint -> its adapter's name (hashing weights once, not every call)
         self.restarts = 0
         self.logs = Path(tempfile.mkdtemp(prefix="sparring-vllm-"))
 
@@ -126,7 +127,9 @@ class VLLMServer:
     def _adapter(self, checkpoint: str) -> str:
         from sparring.models.transformers_backend import checkpoint_hash
 
-        name = "adapter-" + checkpoint_hash(checkpoint)[:12]
+        if checkpoint not in self.names:
+            self.names[checkpoint] = "adapter-" + checkpoint_hash(checkpoint)[:12]
+        name = self.names[checkpoint]
         if name in self.loaded:
             self.loaded.remove(name)
         else:
