@@ -1,8 +1,9 @@
 """propose-arithmetic-v0: one seat writes a new arithmetic problem for a solver.
 
-The seat is shown problems the solver recently solved and failed (`solved`, `failed`: filled in by
-the task from the previous round) and three problems of arithmetic-v0 at distinct levels drawn with
-the episode's seed, and replies 'Problem: <expression>'. The expression is read by the bounded
+The seat is shown, as its own earlier turns of a conversation, three problems of arithmetic-v0 at
+distinct levels drawn with the episode's seed and problems the solver recently failed and solved
+(`failed`, `solved`: filled in by the task from the previous round), each followed by what the
+student did and a request for another; it replies 'Problem: <expression>'. The expression is read by the bounded
 evaluator (sparring.envs.expressions): the first admitted one that is not a problem the prompt shows
 (else the first admitted, marked `copied`) ends the episode legally with reward 0 and its
 answer, canonical form, shape and size in `info`; the proposer's real reward needs the solver's
@@ -28,17 +29,26 @@ PROPOSER_SYSTEM = "Be brief."
 _LABELLED = re.compile(r"problem\s*:\s*(.+)", re.IGNORECASE)
 
 
+ASK = "Write one arithmetic problem for a student: integers with + - * / % and parentheses. Reply with 'Problem: <expression>'."
+AFTER_SEED = "Write another, different and a little harder."
+AFTER_FAILED = "The student failed it. Write another, different."
+AFTER_SOLVED = "The student solved it. Write another, different and a little harder."
+
+
 def proposer_messages(solved: Sequence[str], failed: Sequence[str], seeds: Sequence[str]) -> tuple[Message, ...]:
-    """What the proposer is shown: problems the solver recently solved and failed, and the env's own
-    problems as seeds (always some, so the first round has examples)."""
+    """What the proposer is shown, as a conversation in which it already wrote each example: the env's
+    own problems as seeds (always some, so the first round has examples), then problems the solver
+    recently failed and solved, each answered with what the student did and a request for another.
+    Shown as one list in a single message, the 135M model copied a shown problem in a third of its
+    replies; as its own earlier turns, in none of 128 (README, "The model writes its own problems")."""
     if not seeds:
         raise ValueError("the proposer needs seed examples")
-    lines = ["Write one new arithmetic problem for a student: integers with + - * / % and parentheses."]
-    for title, problems in (("The student solved", solved), ("The student failed", failed), ("Examples", seeds)):
-        if problems:
-            lines.append(f"{title}: " + "; ".join(problems))
-    lines.append("Make it a little harder than what the student solves. Reply with 'Problem: <expression>'.")
-    return Message("system", PROPOSER_SYSTEM), Message("user", "\n".join(lines))
+    turns = [*((p, AFTER_SEED) for p in seeds), *((p, AFTER_FAILED) for p in failed),
+             *((p, AFTER_SOLVED) for p in solved)]
+    messages = [Message("system", PROPOSER_SYSTEM), Message("user", ASK)]
+    for problem, follow_up in turns:
+        messages += [Message("assistant", f"Problem: {problem}"), Message("user", follow_up)]
+    return tuple(messages)
 
 
 _SPAN = re.compile(r"[-(0-9][-+*/%() 0-9]*")

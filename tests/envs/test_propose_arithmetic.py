@@ -13,11 +13,12 @@ def test_the_expressions_a_reply_may_mean_labelled_first(reply, expressions):
     assert proposed_expressions(reply) == expressions
 
 
-def test_proposer_messages_show_solved_failed_and_seeds():
-    system, user = proposer_messages(["3 + 4"], ["12 * 13"], ["5 - 2", "7 * 8"])
-    assert system.role == "system" and user.role == "user"
-    assert "solved: 3 + 4" in user.content and "failed: 12 * 13" in user.content and "5 - 2; 7 * 8" in user.content
-    assert "failed" not in proposer_messages(["3 + 4"], [], ["5 - 2"])[1].content
+def test_proposer_messages_show_seeds_failed_and_solved_as_its_own_turns():
+    messages = proposer_messages(["3 + 4"], ["12 * 13"], ["5 - 2", "7 * 8"])
+    assert [m.role for m in messages] == ["system", "user"] + ["assistant", "user"] * 4
+    assert [m.content for m in messages[2::2]] == ["Problem: 5 - 2", "Problem: 7 * 8", "Problem: 12 * 13", "Problem: 3 + 4"]
+    assert "failed it" in messages[7].content and "solved it" in messages[9].content and "harder" in messages[-1].content
+    assert not any("failed" in m.content for m in proposer_messages(["3 + 4"], [], ["5 - 2"]))
     with pytest.raises(ValueError, match="seed examples"):
         proposer_messages([], [], [])
 
@@ -25,7 +26,7 @@ def test_proposer_messages_show_solved_failed_and_seeds():
 def test_an_admitted_proposal_ends_legally_with_its_facts():
     env = ProposeArithmetic(solved=["3 + 4"], failed=["12 * 13"])
     request = env.reset(7)
-    assert request.seat == 0 and "failed: 12 * 13" in request.messages[-1].content
+    assert request.seat == 0 and "Problem: 12 * 13" in request.messages[-4].content
     assert env.reset(7) == request and env.reset(8) != request  # the seed examples come from the seed
     result = env.step("Problem: (7 + 5) * 3 = ?")
     assert result.legal and result.done and result.rewards == (0.0,)
@@ -53,7 +54,7 @@ def test_an_inadmissible_proposal_is_an_illegal_action_with_its_reason(reply, re
 
 def test_limits_and_seed_examples_are_settings():
     env = ProposeArithmetic(limits={"max_operations": 1}, seed_examples=8)
-    assert env.reset(0).messages[-1].content.count(";") == 7
+    assert sum(m.role == "assistant" for m in env.reset(0).messages) == 8
     assert "more than 1 operations" in env.step("Problem: 1 + 2 + 3").reason
     with pytest.raises(ValueError, match="seed_examples must be 1..8"):
         ProposeArithmetic(seed_examples=0)
