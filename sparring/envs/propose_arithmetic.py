@@ -1,7 +1,7 @@
 """propose-arithmetic-v0: one seat writes a new arithmetic problem for a solver.
 
 The seat is shown, as its own earlier turns of a conversation, three problems of arithmetic-v0 at
-distinct levels drawn with the episode's seed and problems the solver recently failed and solved
+distinct levels (of `seed_levels`, default all eight) drawn with the episode's seed and problems the solver recently failed and solved
 (`failed`, `solved`: filled in by the task from the previous round), each followed by what the
 student did and a request for another; it replies 'Problem: <expression>'. The expression is read by the bounded
 evaluator (sparring.envs.expressions): the first admitted one that is not a problem the prompt shows
@@ -30,8 +30,8 @@ _LABELLED = re.compile(r"problem\s*:\s*(.+)", re.IGNORECASE)
 
 
 ASK = "Write one arithmetic problem for a student: integers with + - * / % and parentheses. Reply with 'Problem: <expression>'."
-AFTER_SEED = "Write another, different and a little harder."
-AFTER_FAILED = "The student failed it. Write another, different."
+AFTER_SEED = "Write another, different."
+AFTER_FAILED = "The student failed it. Write another, different and easier."
 AFTER_SOLVED = "The student solved it. Write another, different and a little harder."
 
 
@@ -75,9 +75,13 @@ class ProposeArithmetic:
     reward_range = (INVALID_REWARD, 1.0)
 
     def __init__(self, solved: Sequence[str] = (), failed: Sequence[str] = (), seed_examples: int = 3,
-                 limits: dict | None = None):
-        if not 1 <= seed_examples <= len(ArithmeticEnv.levels):
-            raise ValueError(f"seed_examples must be 1..{len(ArithmeticEnv.levels)} (one problem per level), "
+                 seed_levels: Sequence[int] | None = None, limits: dict | None = None):
+        self.seed_levels = tuple(seed_levels or ArithmeticEnv.levels)
+        if not set(self.seed_levels) <= set(ArithmeticEnv.levels) or len(set(self.seed_levels)) < len(self.seed_levels):
+            raise ValueError(f"seed_levels must be distinct levels of arithmetic-v0 ({ArithmeticEnv.levels[0]}.."
+                             f"{ArithmeticEnv.levels[-1]}), got {list(self.seed_levels)}")
+        if not 1 <= seed_examples <= len(self.seed_levels):
+            raise ValueError(f"seed_examples must be 1..{len(self.seed_levels)} (one problem per seed level), "
                              f"got {seed_examples}")
         self.solved, self.failed = list(solved), list(failed)
         self.seed_examples, self.limits = seed_examples, ExpressionLimits(**(limits or {}))
@@ -86,7 +90,7 @@ class ProposeArithmetic:
 
     def reset(self, seed: int) -> TurnRequest:
         rng = random.Random(seed)
-        levels = sorted(rng.sample(ArithmeticEnv.levels, self.seed_examples))
+        levels = sorted(rng.sample(self.seed_levels, self.seed_examples))
         problems = [generate_problem(level, rng) for level in levels]
         seeds = [render(e) for e in problems]
         self._shown = {canonical(e) for e in problems} | {canonical(e) for e in self._readable(self.solved + self.failed)}

@@ -127,6 +127,9 @@ class ProposeConfig(Section):
     examples: int = Field(2, ge=0, description="problems of the previous round the solver always solved, and as "
                           "many it never solved, shown to each proposer prompt")
     seed_examples: int = Field(3, ge=1, description="the env's own problems shown as seeds (one per level drawn)")
+    seed_levels: list[int] | None = Field(None, description="the env's levels the seeds are drawn from (default: "
+                                          "all); the proposer writes problems like its seeds, so start them where "
+                                          "the solver can learn")
     solver_band: list[float] = Field(default_factory=lambda: [0.25, 0.75], min_length=2, max_length=2,
                                      description="the solver trains on its answers to proposals whose p̂ lies "
                                                  "in [low, high]")

@@ -57,9 +57,9 @@ class ProposeSolveTask(SoloTask):
             raise SparringError(f"propose.env: {pc.env} writes problems for {solver_env}, and this run's env is "
                                 f"{cfg.env}; set env = \"{solver_env}\"")
         try:
-            make_env(pc.env, seed_examples=pc.seed_examples)
-        except ValueError as e:
-            raise SparringError(f"propose.seed_examples: {e}") from None
+            make_env(pc.env, seed_examples=pc.seed_examples, seed_levels=pc.seed_levels)
+        except ValueError as e:  # its message names the setting
+            raise SparringError(f"propose.{e}") from None
         if pc.proposer not in (TRAINED, BASE):
             try:
                 POLICIES.entry(pc.proposer)
@@ -91,7 +91,8 @@ class ProposeSolveTask(SoloTask):
             seed = rng.randrange(TRAIN_SEED_LIMIT)
             shown = random.Random(seed)
             kwargs = {"solved": shown.sample(solved, min(pc.examples, len(solved))),
-                      "failed": shown.sample(failed, min(pc.examples, len(failed))), "seed_examples": pc.seed_examples}
+                      "failed": shown.sample(failed, min(pc.examples, len(failed))), "seed_examples": pc.seed_examples,
+                      "seed_levels": pc.seed_levels}
             for m in range(pc.proposals_per_prompt):
                 specs.append(EpisodeSpec(id=f"r{r}/propose/{p}/{m}", env_id=pc.env, seed=seed, policies=(pc.proposer,),
                                          roles=(PROPOSER,), env_kwargs=kwargs, tags={"stage": "train", "role": PROPOSER, "prompt": p,

@@ -58,3 +58,10 @@ def test_limits_and_seed_examples_are_settings():
     assert "more than 1 operations" in env.step("Problem: 1 + 2 + 3").reason
     with pytest.raises(ValueError, match="seed_examples must be 1..8"):
         ProposeArithmetic(seed_examples=0)
+    # the seeds come from the seed levels alone: here levels 1 and 2, one-digit and two-digit sums
+    for seed in range(20):
+        request = ProposeArithmetic(seed_examples=2, seed_levels=[1, 2]).reset(seed)
+        one, two = (m.content.removeprefix("Problem: ") for m in request.messages if m.role == "assistant")
+        assert len(one) == 5 and len(two) == 7 and "+" in one and "+" in two, (one, two)
+    with pytest.raises(ValueError, match="seed_levels must be distinct levels"):
+        ProposeArithmetic(seed_levels=[2, 2, 3])

@@ -135,7 +135,9 @@ def test_the_proposals_train_only_when_the_trained_policy_proposes_and_it_is_the
     (["env='tictactoe-v1'"], "one-seat"),
     (["recipe='dpo'"], "trains with rest-em or reinforce"),
     (["balance.enabled=true"], "balance.enabled = false"),
-    (["propose.seed_examples=9"], "propose.seed_examples: seed_examples must be 1..8"),
+    (["propose.seed_examples=9"], "propose.seed_examples must be 1..8"),
+    (["propose.seed_levels=[1, 2]"], r"propose.seed_examples must be 1..2 \(one problem per seed level\)"),
+    (["propose.seed_levels=[0, 9, 1]"], r"propose.seed_levels must be distinct levels of arithmetic-v0 \(1..8\)"),
     (["propose.proposer='nobody'"], "propose.proposer: unknown policy"),
     (["propose.policies='per-role'", "propose.proposer='base'"], "per-role' trains a proposer checkpoint"),
 ])
