@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from sparring import loop
 from sparring.cli import _quiet_libraries
 from sparring.config import load_config
 from sparring.models.precision import resolve_dtype
+from sparring.models.server_process import installed_tool
 from sparring.models.tiny import build_tiny_model
 from sparring.rundir import RunDir
 
@@ -63,7 +63,7 @@ def main() -> None:
     assert backend.model.device.type == "cuda", "the transformers backend left the model off the GPU"
     del backend
     run("transformers", model, args.out, console, [])
-    if Path(sys.executable).with_name("vllm").exists():
+    if installed_tool("vllm").exists():
         run("vllm", model, args.out, console, ["backend.name='vllm'"])
     else:
         console.print("vllm is not installed (pip install -e '.[vllm]'): its run skipped")

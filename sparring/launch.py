@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from sparring.errors import ConfigError, SparringError
+from sparring.models.server_process import installed_tool
 from sparring.recipes.base import TrainResult
 from sparring.sections import Section
 
@@ -47,7 +48,7 @@ def check_launch(cfg: LaunchConfig, recipe) -> None:
 def launch_command(cfg: LaunchConfig, job: Path) -> list[str]:
     import torch
 
-    exe = Path(sys.executable).with_name("accelerate")
+    exe = installed_tool("accelerate")
     # several processes go through torchrun (`--multi_gpu`), which on a machine without a GPU gives a
     # CPU process group (gloo): the trainers run with use_cpu there
     if cfg.num_processes > 1:

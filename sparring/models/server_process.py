@@ -22,10 +22,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def installed_tool(name: str) -> Path:
+    """The console script `name` installed beside this Python (the venv's), not one elsewhere on PATH."""
+    return Path(sys.executable).with_name(name)
+
+
 def transformers_serve_command(model: str, port: int, dtype: str = "float32",
                                continuous_batching: bool = False) -> list[str]:
     """`transformers serve` holding `model` on the CPU (it ships with transformers: nothing to compile)."""
-    exe = Path(sys.executable).with_name("transformers")
+    exe = installed_tool("transformers")
     return [str(exe), "serve", model, "--host", "127.0.0.1", "--port", str(port), "--device", "cpu",
             "--dtype", dtype, *(["--continuous-batching"] if continuous_batching else [])]
 

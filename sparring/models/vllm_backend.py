@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import atexit
 import json
-import sys
 import tempfile
 import urllib.error
 import urllib.request
@@ -28,7 +27,7 @@ from sparring.models.adapters import adapter_base
 from sparring.models.openai_backend import OpenAIBackend, ServerConfig
 from sparring.models.paths import resolve_model
 from sparring.models.precision import resolve_dtype
-from sparring.models.server_process import ServerProcess, free_port
+from sparring.models.server_process import ServerProcess, free_port, installed_tool
 from sparring.sections import Section
 from sparring.types import Completion, Message, SamplingParams
 
@@ -55,14 +54,14 @@ class VLLMConfig(Section):
 
 
 def vllm_serve_command(model: str, port: int, dtype: str, cfg: VLLMConfig) -> list[str]:
-    exe = Path(sys.executable).with_name("vllm")
+    exe = installed_tool("vllm")
     return [str(exe), "serve", model, "--host", "127.0.0.1", "--port", str(port), "--dtype", dtype,
             "--enable-lora", "--max-loras", str(cfg.max_loras), "--max-lora-rank", str(cfg.max_lora_rank),
             "--gpu-memory-utilization", str(cfg.gpu_memory_utilization), *cfg.args]
 
 
 def check_vllm_installed() -> None:
-    if not Path(sys.executable).with_name("vllm").exists():
+    if not installed_tool("vllm").exists():
         raise SparringError("backend.name = 'vllm' starts `vllm serve`, which is not installed here: "
                             "pip install -e '.[vllm]' on a machine with a GPU, or set vllm.base_url to a server you run")
 
