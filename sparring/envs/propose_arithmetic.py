@@ -1,12 +1,12 @@
 """propose-arithmetic-v0: one seat writes a new arithmetic problem for a solver.
 
 The seat is shown, as its own earlier turns of a conversation, three problems of arithmetic-v0 at
-distinct levels (of `seed_levels`, default all eight) drawn with the episode's seed and problems the solver recently failed and solved
-(`failed`, `solved`: filled in by the task from the previous round), each followed by what the
-student did and a request for another; it replies 'Problem: <expression>'. The expression is read by the bounded
-evaluator (sparring.envs.expressions): the first admitted one that is not a problem the prompt shows
-(else the first admitted, marked `copied`) ends the episode legally with reward 0 and its
-answer, canonical form, shape and size in `info`; the proposer's real reward needs the solver's
+distinct levels (of `seed_levels`, default all eight) drawn with the episode's seed, and problems the
+solver recently failed and solved (`failed`, `solved`: filled in by the task from the previous
+round), each followed by what the student did and a request for another; it replies
+'Problem: <expression>'. The expression is read by the bounded evaluator (sparring.envs.expressions):
+the first admitted one that is not a problem the prompt shows (else the first admitted, marked
+`copied`) ends the episode legally with reward 0 and its answer, canonical form, shape and size in `info`; the proposer's real reward needs the solver's
 answers and the rest of the batch, so the task sets it after the solver has played (R-Zero's
 learnability, sparring.tasks.propose). A reply with no admissible expression is an illegal action
 that ends the episode with reward −1 (AZR's reward for an invalid proposal) and the reason recorded.
@@ -76,8 +76,9 @@ class ProposeArithmetic:
 
     def __init__(self, solved: Sequence[str] = (), failed: Sequence[str] = (), seed_examples: int = 3,
                  seed_levels: Sequence[int] | None = None, limits: dict | None = None):
-        self.seed_levels = tuple(seed_levels or ArithmeticEnv.levels)
-        if not set(self.seed_levels) <= set(ArithmeticEnv.levels) or len(set(self.seed_levels)) < len(self.seed_levels):
+        self.seed_levels = ArithmeticEnv.levels if seed_levels is None else tuple(seed_levels)
+        if (not self.seed_levels or not set(self.seed_levels) <= set(ArithmeticEnv.levels)
+                or len(set(self.seed_levels)) < len(self.seed_levels)):
             raise ValueError(f"seed_levels must be distinct levels of arithmetic-v0 ({ArithmeticEnv.levels[0]}.."
                              f"{ArithmeticEnv.levels[-1]}), got {list(self.seed_levels)}")
         if not 1 <= seed_examples <= len(self.seed_levels):

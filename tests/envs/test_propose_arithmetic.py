@@ -65,3 +65,5 @@ def test_limits_and_seed_examples_are_settings():
         assert len(one) == 5 and len(two) == 7 and "+" in one and "+" in two, (one, two)
     with pytest.raises(ValueError, match="seed_levels must be distinct levels"):
         ProposeArithmetic(seed_levels=[2, 2, 3])
+    with pytest.raises(ValueError, match=r"seed_levels must be distinct levels .*got \[\]"):
+        ProposeArithmetic(seed_levels=[])  # none: an error, not every level
