@@ -39,7 +39,7 @@ RUNS = {"fixed-curriculum": ["task='solo'", "rollout.problems_per_round=128", "r
 
 def proposal_table(name: str, run_dir: RunDir) -> Table:
     table = Table(title=f"{name}: the proposals per round (%, p̂ and reward as means)")
-    for column in ("round", "count", "valid", "novel", "in band", "p̂", "reward", "ops 1/2/3/4+", "beyond L8",
+    for column in ("round", "count", "valid", "novel", "learnable", "known", "p̂", "reward", "ops 1/2/3/4+", "beyond L8",
                    "distinct so far", "rows"):
         table.add_column(column, justify="right")
     r = 1
@@ -49,7 +49,7 @@ def proposal_table(name: str, run_dir: RunDir) -> Table:
         pct = lambda x: "-" if x is None else f"{100 * x:.0f}"  # noqa: E731
         ops = p.get("operations", {})
         spread = "/".join(str(ops.get(str(k), 0)) for k in (1, 2, 3)) + f"/{sum(n for k, n in ops.items() if int(k) > 3)}"
-        table.add_row(str(r), str(p["count"]), pct(p.get("valid")), pct(p.get("novel")), pct(p.get("in_band")),
+        table.add_row(str(r), str(p["count"]), pct(p.get("valid")), pct(p.get("novel")), pct(p.get("learnable")), pct(p.get("known")),
                       pct(p.get("p_hat")), f"{p.get('reward', 0):+.2f}", spread, pct(p.get("beyond_levels")),
                       str(p.get("distinct_so_far", 0)), str(m["dataset"]["rows"]))
         r += 1

@@ -9,6 +9,7 @@ continues from the first incomplete stage and never repeats or loses a stored ep
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from pathlib import Path
 from typing import Any, Callable
@@ -33,7 +34,7 @@ from sparring.models.vllm_backend import check_vllm_installed
 from sparring.launch import check_launch, train_launched
 from sparring.workers import Players, check_ray, play_on_workers, start_workers, stop_workers
 from sparring.league import checkpoint_round, served_name
-from sparring.policies import POLICIES, TRAINED, Policy
+from sparring.policies import POLICIES, TRAINED, TRAINED_GREEDY, Policy
 from sparring.policies.checkpoints import Model, load_model, served_model
 from sparring.recipes import RECIPES, TrainResult
 from sparring.recipes.base import BuildContext
@@ -282,7 +283,8 @@ def seat_policies(specs: list[EpisodeSpec], trained: Model, sampling: SamplingPa
                   checkpoint: Callable[[str], Model]) -> dict[str, Policy]:
     """A policy for every id the specs seat: the trained model, a past checkpoint of the league
     (`base`, `round-<r>`) or a served model (`served:<name>`), both loaded by `checkpoint`, a registered
-    scripted player, or `mcts(<model>)`: a search with that model's priors (sparring/search/player.py)."""
+    scripted player, `mcts(<model>)`: a search with that model's priors (sparring/search/player.py), or
+    the trained model decoding greedily (`policy-greedy`)."""
     @functools.cache  # `base` and `mcts(base)` share one loaded model
     def model(name: str) -> Model:
         return trained if name == TRAINED else checkpoint(name)
@@ -291,6 +293,8 @@ def seat_policies(specs: list[EpisodeSpec], trained: Model, sampling: SamplingPa
         inner = searched_player(policy_id)
         if inner is not None:
             return SearchPlayer(priors=PolicyPriors(model(inner).backend), priors_from=inner)
+        if policy_id == TRAINED_GREEDY:
+            return trained.policy(dataclasses.replace(sampling, temperature=0.0))
         if policy_id == TRAINED or checkpoint_round(policy_id) is not None or served_name(policy_id) is not None:
             return model(policy_id).policy(sampling)
         return POLICIES.make(policy_id)

@@ -4,6 +4,7 @@ from sparring.policies.base import LLMPolicy, Policy
 from sparring.registry import Registry
 
 TRAINED = "policy"  # the policy id of the model being trained (the latest checkpoint) in every episode spec
+TRAINED_GREEDY = "policy-greedy"  # the same model decoding greedily: what it answers without sampling
 
 POLICIES: Registry[Policy] = Registry("policy")
 POLICIES.register("random-legal", "sparring.policies.scripted:RandomLegal",
@@ -26,4 +27,4 @@ def strong_players(env_id: str) -> list[str]:
     return [p for p in POLICIES.ids() if getattr(POLICIES.load(p), "game", None) == game]
 
 
-__all__ = ["POLICIES", "TRAINED", "LLMPolicy", "Policy", "strong_players"]
+__all__ = ["POLICIES", "TRAINED", "TRAINED_GREEDY", "LLMPolicy", "Policy", "strong_players"]

@@ -128,7 +128,7 @@ def _figures(root: Path, rounds: list[dict[str, Any]], missing: list[str]) -> st
             "kept": [(m["round"], m["curate"]["kept"]) for m in rounds if "curate" in m],
             **{f"dropped: {k}": v for k, v in series(["curate", "dropped"]).items()}}, "episodes")),
         ("proposals", lines("The model's own problems (task 'propose'): shares and mean p̂ (%)", series(
-            ["rollout", "proposals"], ["valid", "novel", "in_band", "p_hat", "beyond_levels"], scale=100), "%")),
+            ["rollout", "proposals"], ["valid", "novel", "learnable", "p_hat", "beyond_levels"], scale=100), "%")),
         ("proposal-operations", bars("Admitted proposals by operations (where the curriculum went)", {
             f"{k} op": v for k, v in series(["rollout", "proposals", "operations"]).items()}, "proposals")),
         ("rows", lines("Training rows", series(["dataset"], ["rows", "problems", "pairs"]))),

@@ -1,8 +1,8 @@
 """The proposer's reward, part by part (R-Zero, Absolute Zero; ../shared/METHODS.md, "The model proposes
 its own problems"). Each part is a pure function of what the round measured about one proposal: whether
-the evaluator admitted it, the share of the solver's k answers that were right (p̂), whether its
-canonical form is already in the run's archive, how many proposals of the batch share its shape, and
-whether its answer can be guessed without solving. `score_proposals` puts them together for a round's
+the evaluator admitted it, the share of the solver's k answers that were right (p̂), whether the
+solver's greedy answer was right, whether its canonical form is already in the run's archive, how many
+proposals of the batch share its shape, and whether its answer can be guessed without solving. `score_proposals` puts them together for a round's
 batch; `ProposeConfig` is the `[propose]` section of a run (task 'propose', sparring/tasks/propose_solve.py).
 """
 
@@ -21,8 +21,8 @@ Learnability = Literal["r-zero", "azr"]
 
 class ProposerReward(Section):
     """How a proposal is rewarded. r = learnability(p̂) × (1 − guessable_discount if guessable)
-    − cluster_weight × (others of its shape in the batch) / batch − archive_penalty if not novel;
-    `invalid` if the evaluator rejected it."""
+    × (1 − known_discount if the solver's greedy answer is right) − cluster_weight × (others of its
+    shape in the batch) / batch − archive_penalty if not novel; `invalid` if the evaluator rejected it."""
 
     shapes = "build"
 
@@ -35,6 +35,10 @@ class ProposerReward(Section):
                                   "shape (R-Zero's repetition penalty, λ)")
     guessable_discount: float = Field(0.5, ge=0, le=1, description="share of the learnability taken from a proposal "
                                       "whose answer is 0, 1 or one of its own numbers")
+    known_discount: float = Field(0.0, ge=0, le=1, description="share of the learnability taken from a proposal "
+                                  "the solver answers right greedily (it is judged greedily: sampled answers miss "
+                                  "problems it already knows); above 0, each proposal is also answered once "
+                                  "greedily. 0: R-Zero's reward, no greedy answer")
 
 
 def learnability(p_hat: float, kind: Learnability = "r-zero") -> float:
@@ -59,12 +63,14 @@ def others_in_cluster(keys: Sequence[str]) -> list[int]:
 
 
 def proposer_reward(settings: ProposerReward, *, valid: bool, p_hat: float = 0.0, novel: bool = True,
-                    others: int = 0, batch: int = 1, is_guessable: bool = False) -> float:
+                    others: int = 0, batch: int = 1, is_guessable: bool = False, known: bool = False) -> float:
     if not valid:
         return settings.invalid
     r = learnability(p_hat, settings.learnability)
     if is_guessable:
         r *= 1.0 - settings.guessable_discount
+    if known:
+        r *= 1.0 - settings.known_discount
     r -= settings.cluster_weight * others / max(batch, 1)
     if not novel:
         r -= settings.archive_penalty
@@ -75,7 +81,8 @@ def proposer_reward(settings: ProposerReward, *, valid: bool, p_hat: float = 0.0
 @dataclass(frozen=True)
 class Proposal:
     """What a round measured about one proposal: the evaluator's facts (when it admitted it) and the
-    solver's answers to it (`solved`: how many of its k answers were right)."""
+    solver's answers to it (`solved`: how many of its k answers were right; `greedy_right`: whether its
+    greedy answer was, None where it gave none)."""
 
     valid: bool
     canonical: str = ""
@@ -85,6 +92,7 @@ class Proposal:
     copied: bool = False  # one of the problems its prompt showed
     solved: int = 0
     k: int = 0
+    greedy_right: bool | None = None
 
     @property
     def p_hat(self) -> float | None:
@@ -105,7 +113,8 @@ def score_proposals(batch: Sequence[Proposal], archive: AbstractSet[str], settin
             continue
         rewards.append(proposer_reward(settings, valid=True, p_hat=p.p_hat or 0.0, novel=not p.copied and p.canonical not in archive,
                                        others=next(others), batch=len(admitted),
-                                       is_guessable=guessable(p.answer, set(p.literals))))
+                                       is_guessable=guessable(p.answer, set(p.literals)),
+                                       known=bool(p.greedy_right)))
     return rewards
 
 

@@ -5,7 +5,8 @@ answers `propose.prompts` prompts of the proposer env, `proposals_per_prompt` sa
 shows problems of the previous round the solver always solved and never solved, and the env's own
 problems as seeds. Then the trained policy answers every admitted proposal `solver_samples` times in
 the run's env (arithmetic-v0 given the proposal as its problem: the label comes from the evaluator,
-never from the solver's vote). `score` then rewards each proposal from the solver's answers, the rest
+never from the solver's vote), and once greedily where the reward discounts what it already knows
+(`propose.reward.known_discount`). `score` then rewards each proposal from the solver's answers, the rest
 of its batch and the archive of the run's earlier proposals (sparring/tasks/propose.py): a pure
 function of stored episodes, so a resumed round scores the same. Training sees the solver's answers to
 proposals whose p̂ lies in `solver_band` and, every `proposer_every` rounds, the proposals. A
@@ -26,7 +27,7 @@ from sparring.engine import EpisodeSpec
 from sparring.envs import ENVS, make_env
 from sparring.errors import SparringError, UnknownIdError
 from sparring.league import BASE
-from sparring.policies import POLICIES, TRAINED
+from sparring.policies import POLICIES, TRAINED, TRAINED_GREEDY
 from sparring.policies.checkpoints import Model
 from sparring.seeds import derive_seed
 from sparring.store import EpisodeStore
@@ -35,6 +36,7 @@ from sparring.tasks.solo import TRAIN_SEED_LIMIT, SoloTask
 from sparring.types import Episode
 
 PROPOSER, SOLVER = "proposer", "solver"
+GREEDY = "greedy"  # the `sample` tag of the solver's greedy answer to a proposal: a measure, not a training row
 RECIPES_TRAINING_BOTH_ROLES = ("rest-em", "reinforce")  # they train on any seat's own rewards
 
 
@@ -102,9 +104,12 @@ class ProposeSolveTask(SoloTask):
         for e in admitted:
             p, m = e.tags["prompt"], e.tags["sample"]
             seed = derive_seed(self.cfg.seed, "solve", r, p, m) % TRAIN_SEED_LIMIT  # one problem per proposal
-            for k in range(pc.solver_samples):
+            answers = [(TRAINED, k) for k in range(pc.solver_samples)]
+            if pc.reward.known_discount > 0:
+                answers.append((TRAINED_GREEDY, GREEDY))
+            for policy, k in answers:
                 specs.append(EpisodeSpec(id=f"r{r}/solve/{p}/{m}/{k}", env_id=self.cfg.env, seed=seed,
-                                         policies=(TRAINED,), roles=(SOLVER,), env_kwargs={"problem": e.info["proposal"]},
+                                         policies=(policy,), roles=(SOLVER,), env_kwargs={"problem": e.info["proposal"]},
                                          tags={"stage": "train", "role": SOLVER, "proposal": e.id, "sample": k}))
         return specs, {"proposer": pc.proposer, "shown_solved": len(solved), "shown_failed": len(failed)}
 
@@ -133,19 +138,21 @@ class ProposeSolveTask(SoloTask):
         """Every episode with its final reward (a proposal's, from the solver's answers and the batch:
         its p̂, novelty, cluster and guessability recorded in its info), and those training sees."""
         pc = self.propose
-        rates = solve_rates(episodes)
+        rates, greedy = solve_rates(episodes), greedy_results(episodes)
         proposals = [e for e in episodes if e.tags.get("role") == PROPOSER]
-        facts = [proposal_facts(e, rates.get(e.id, (0, 0))) for e in proposals]
+        facts = [proposal_facts(e, rates.get(e.id, (0, 0)), greedy.get(e.id)) for e in proposals]
         archive = self.archive(r)
         rewards = score_proposals(facts, archive, pc.reward)
-        scored = {e.id: replace(e, rewards=(reward,), info={**e.info, "p_hat": f.p_hat, "novel": f.valid and not f.copied
+        scored = {e.id: replace(e, rewards=(reward,), info={**e.info, "p_hat": f.p_hat, "greedy_right": f.greedy_right,
+                                                            "novel": f.valid and not f.copied
                                                             and f.canonical not in archive, "solver_reward": e.rewards[0]})
                   for e, f, reward in zip(proposals, facts, rewards)}
         everything = [scored.get(e.id, e) for e in episodes]
         lo, hi = pc.solver_band
         in_band = {e.id for e, f in zip(proposals, facts) if f.p_hat is not None and lo <= f.p_hat <= hi}
         trains_proposer = pc.proposer == TRAINED and pc.proposer_every > 0 and (r - 1) % pc.proposer_every == 0
-        training = [e for e in everything if (e.tags.get("role") == SOLVER and e.tags["proposal"] in in_band)
+        training = [e for e in everything if (e.tags.get("role") == SOLVER and e.tags["proposal"] in in_band
+                                              and e.tags["sample"] != GREEDY)
                     or (trains_proposer and e.tags.get("role") == PROPOSER)]
         return everything, training
 
@@ -163,26 +170,33 @@ class ProposeSolveTask(SoloTask):
     def rollout_metrics(self, episodes: Sequence[Episode]) -> dict[str, Any]:
         proposals = [e for e in episodes if e.tags.get("role") == PROPOSER and e.has_outcome]
         r = proposals[0].provenance["round"] if proposals else 0
-        return {"proposals": proposal_metrics(proposals, self.propose.solver_band, self.archive(r))}
+        return {"proposals": proposal_metrics(proposals, self.archive(r))}
 
 
 def solve_rates(episodes: Sequence[Episode]) -> dict[str, tuple[int, int]]:
-    """{proposal episode id: (right answers, answers)} from a round's solver episodes."""
+    """{proposal episode id: (right answers, answers)} from a round's sampled solver episodes."""
     rates: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for e in episodes:
-        if e.tags.get("role") == SOLVER and e.has_outcome:
+        if e.tags.get("role") == SOLVER and e.tags["sample"] != GREEDY and e.has_outcome:
             rate = rates[e.tags["proposal"]]
             rate[0] += e.rewards[0] >= 1.0
             rate[1] += 1
     return {i: (right, k) for i, (right, k) in rates.items()}
 
 
-def proposal_facts(e: Episode, rate: tuple[int, int]) -> Proposal:
+def greedy_results(episodes: Sequence[Episode]) -> dict[str, bool]:
+    """{proposal episode id: whether the solver's greedy answer was right} where it gave one."""
+    return {e.tags["proposal"]: e.rewards[0] >= 1.0 for e in episodes
+            if e.tags.get("role") == SOLVER and e.tags["sample"] == GREEDY and e.has_outcome}
+
+
+def proposal_facts(e: Episode, rate: tuple[int, int], greedy_right: bool | None = None) -> Proposal:
     if not (e.has_outcome and e.turns and e.turns[-1].legal):
         return Proposal(valid=False)
     info = e.info
     return Proposal(valid=True, canonical=info["canonical"], shape=info["shape"], answer=info["answer"],
-                    literals=tuple(info["literals"]), copied=info.get("copied", False), solved=rate[0], k=rate[1])
+                    literals=tuple(info["literals"]), copied=info.get("copied", False), solved=rate[0], k=rate[1],
+                    greedy_right=greedy_right)
 
 
 def by_size(proposals: Sequence[Episode], measure: str) -> dict[str, int]:
@@ -191,24 +205,28 @@ def by_size(proposals: Sequence[Episode], measure: str) -> dict[str, int]:
 
 
 LEVEL_CEILING = {"operations": 3, "max_digits": 3}  # arithmetic-v0's level 8: four 3-digit numbers, three operations
+LEARNABLE = (0.25, 0.75)  # R-Zero's band: p̂ where its learnability is at least 0.5
 
 
-def proposal_metrics(proposals: Sequence[Episode], band: Sequence[float], archive: AbstractSet[str]) -> dict[str, Any]:
-    """A round's proposals (scored): valid, novel and in-band shares, mean p̂ and reward, their size,
-    the share beyond the env's hardest level, and the distinct canonical forms of the run so far."""
+def proposal_metrics(proposals: Sequence[Episode], archive: AbstractSet[str]) -> dict[str, Any]:
+    """A round's proposals (scored): valid, novel and learnable shares (p̂ in R-Zero's band), the
+    share the solver answered right greedily (where it was asked), mean p̂ and reward, their size, the
+    share beyond the env's hardest level, and the distinct canonical forms of the run so far."""
     if not proposals:
         return {"count": 0}
     valid = [e for e in proposals if e.turns and e.turns[-1].legal]
     valid_ids = {e.id for e in valid}
     played = [e for e in valid if e.info.get("p_hat") is not None]
-    lo, hi = band
+    lo, hi = LEARNABLE
     share = lambda part, whole: len(part) / len(whole) if whole else None  # noqa: E731
+    asked = [e for e in valid if e.info.get("greedy_right") is not None]
     beyond = [e for e in valid if any(e.info[k] > v for k, v in LEVEL_CEILING.items())]
     return {
         "count": len(proposals),
         "valid": share(valid, proposals),
         "novel": share([e for e in valid if e.info.get("novel")], valid),
-        "in_band": share([e for e in played if lo <= e.info["p_hat"] <= hi], valid),
+        "learnable": share([e for e in played if lo <= e.info["p_hat"] <= hi], valid),
+        "known": share([e for e in asked if e.info["greedy_right"]], asked),
         "p_hat": mean(e.info["p_hat"] for e in played) if played else None,
         "reward": mean(e.rewards[0] for e in proposals),
         "operations": by_size(valid, "operations"),

@@ -30,6 +30,11 @@ def test_proposer_reward_by_hand():
         == pytest.approx(0.25 - 0.5 - 0.5)
     azr = ProposerReward(learnability="azr", cluster_weight=0.0)
     assert proposer_reward(azr, valid=True, p_hat=0.25, others=3, batch=4) == 0.75
+    # known to the greedy solver: the learnability loses known_discount of itself (none by default)
+    assert proposer_reward(s, valid=True, p_hat=0.5, known=True) == 1.0
+    known = ProposerReward(known_discount=0.75)
+    assert proposer_reward(known, valid=True, p_hat=0.75, known=True, is_guessable=True) == pytest.approx(0.5 * 0.5 * 0.25)
+    assert proposer_reward(known, valid=True, p_hat=0.75, known=False) == 0.5
 
 
 def test_unknown_setting_names_the_valid_ones():
@@ -53,3 +58,8 @@ def test_score_proposals_puts_the_parts_together_for_a_batch():
     rewards = score_proposals(batch, {"12 * 9"}, ProposerReward())
     # 5 admitted; clusters by shape: "1 * 11" x2, "1 + 1" x2, "1 - 1" x1
     assert rewards == pytest.approx([1.0 - 1 / 5, -1.0, 0.5 - 1 / 5 - 0.5, 0.5 - 1 / 5 - 0.5, 0.5, 0.0 - 1 / 5])
+    # the greedy solver knew the first one: with the discount on, its learnability is gone
+    batch[0] = Proposal(**{**batch[0].__dict__, "greedy_right": True})
+    batch[4] = Proposal(**{**batch[4].__dict__, "greedy_right": False})
+    rewards = score_proposals(batch, {"12 * 9"}, ProposerReward(known_discount=1.0))
+    assert rewards[0] == pytest.approx(0.0 - 1 / 5) and rewards[4] == 0.5

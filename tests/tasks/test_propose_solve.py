@@ -42,7 +42,7 @@ def _proposal(p, m, reply, r=1):
 def _answer(proposal_id, k, right, r=1):
     return Episode(id=f"{proposal_id}/{k}".replace("propose", "solve"), env_id="arithmetic-v0", env_version=0,
                    seed=zlib.crc32(proposal_id.encode()),  # one problem per proposal
-                   policies=("policy",), turns=[Turn(0, (), Completion("Answer: 1", (1,), "stop"), True)],
+                   policies=("policy-greedy" if k == "greedy" else "policy",), turns=[Turn(0, (), Completion("Answer: 1", (1,), "stop"), True)],
                    rewards=(1.0 if right else 0.0,), terminated=True,
                    tags={"stage": "train", "role": "solver", "proposal": proposal_id, "sample": k},
                    provenance={"round": r})
@@ -92,10 +92,36 @@ def test_score_rewards_proposals_by_the_solvers_answers_and_keeps_the_band():
     assert by_id[a.id].info["solver_reward"] == 0.0  # the env's provisional reward, kept for the record
     trained = {e.id for e in training}
     assert trained == {a.id, b.id, c.id, d.id} | {e.id for e in answers if e.tags["proposal"] in (a.id, d.id)}
-    metrics = proposal_metrics([e for e in everything if e.tags["role"] == "proposer"], (0.25, 0.75), {"31 + 45"})
-    assert metrics["valid"] == 0.75 and metrics["novel"] == pytest.approx(2 / 3) and metrics["in_band"] == pytest.approx(2 / 3)
+    metrics = proposal_metrics([e for e in everything if e.tags["role"] == "proposer"], {"31 + 45"})
+    assert metrics["valid"] == 0.75 and metrics["novel"] == pytest.approx(2 / 3) and metrics["learnable"] == pytest.approx(2 / 3)
+    assert metrics["known"] is None  # no greedy answers asked for
     assert metrics["p_hat"] == pytest.approx((0.5 + 1 + 0.25) / 3) and metrics["distinct_so_far"] == 2
     assert metrics["operations"] == {"1": 3} and metrics["rejected"] == {"exponent": 1}
+
+
+def test_with_a_known_discount_each_proposal_is_also_answered_greedily_and_that_answer_only_measures():
+    task = _task("propose.prompts=1", "propose.proposals_per_prompt=2", "propose.solver_samples=2",
+                 "propose.reward.known_discount=1.0")
+    task.store = _Store({})
+    a, b = _proposal(0, 0, "Problem: 12 * 7"), _proposal(0, 1, "Problem: 31 + 45")
+    more, _ = task.plan(1, [], [a, b])
+    solver = [s for s in more if s.tags["role"] == "solver"]
+    assert [(s.id, s.policies) for s in solver] == [(f"r1/solve/0/{m}/{k}", ("policy-greedy" if k == "greedy" else "policy",))
+                                                    for m in (0, 1) for k in (0, 1, "greedy")]
+    assert len({s.seed for s in solver if s.tags["proposal"] == a.id}) == 1  # the greedy answer is to the same problem
+    answers = [_answer(a.id, 0, True), _answer(a.id, 1, False), _answer(a.id, "greedy", True),
+               _answer(b.id, 0, True), _answer(b.id, 1, False), _answer(b.id, "greedy", False)]
+    everything, training = task.score(1, [a, b, *answers])
+    by_id = {e.id: e for e in everything}
+    # both p̂ = 0.5 (the greedy answer is not one of the k); the greedy solver knew a, so a earns nothing
+    assert by_id[a.id].info["p_hat"] == by_id[b.id].info["p_hat"] == 0.5
+    assert by_id[a.id].info["greedy_right"] is True and by_id[b.id].info["greedy_right"] is False
+    assert by_id[a.id].rewards[0] == 0.0 and by_id[b.id].rewards[0] == 1.0  # shapes differ: no cluster
+    assert not any(e.tags.get("sample") == "greedy" for e in training)
+    metrics = proposal_metrics([a, b], set())
+    assert metrics["known"] is None
+    metrics = proposal_metrics([by_id[a.id], by_id[b.id]], set())
+    assert metrics["known"] == 0.5 and metrics["learnable"] == 1.0
 
 
 def test_reinforce_trains_both_roles_from_one_round_each_against_its_own_group():
@@ -169,16 +195,22 @@ TINY = ["rounds=2", "propose.prompts=3", "propose.proposals_per_prompt=2", "prop
 
 def test_rounds_of_a_scripted_proposer_train_the_solver_on_its_problems_and_resume_the_same(tmp_path, tiny_model,
                                                                                             monkeypatch):
-    cfg = load_config(None, [*PROPOSE, *TINY, "propose.proposer='seed-proposer'", f"model='{tiny_model}'"])
+    cfg = load_config(None, [*PROPOSE, *TINY, "propose.proposer='seed-proposer'", "propose.reward.known_discount=1.0",
+                             f"model='{tiny_model}'"])
     run_dir = RunDir.create(tmp_path / "run", cfg)
     history = loop.run(cfg, run_dir, Console(quiet=True))
     store = EpisodeStore(run_dir.episodes_path)
     for r in (1, 2):
         episodes = store.episodes(r, "train")
         assert sum(e.tags["role"] == "proposer" for e in episodes) == 6
-        assert sum(e.tags["role"] == "solver" for e in episodes) == 12  # every seed problem is admitted, k = 2
+        # every seed problem is admitted, answered k = 2 times sampled and once greedily
+        assert sum(e.tags["role"] == "solver" and e.tags["sample"] != "greedy" for e in episodes) == 12
+        greedy = [e for e in episodes if e.tags.get("sample") == "greedy"]
+        assert len(greedy) == 6 and all(e.policies == ("policy-greedy",) for e in greedy)
+        assert {e.provenance["policies"]["policy-greedy"]["sampling"]["temperature"] for e in greedy} == {0.0}
         proposals = history[r]["rollout"]["proposals"]
         assert proposals["count"] == 6 and proposals["valid"] == 1.0 and proposals["p_hat"] is not None
+        assert proposals["known"] == sum(e.rewards[0] >= 1 for e in greedy) / 6
         assert history[r]["dataset"]["rows"] == 12  # the solver's answers only: a scripted proposer is not trained
     assert history[2]["rollout"]["proposals"]["distinct_so_far"] >= history[1]["rollout"]["proposals"]["distinct_so_far"]
     report = (run_dir.root / "report.html").read_text()
