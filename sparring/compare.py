@@ -36,7 +36,8 @@ def recipe_runs(recipes: Sequence[str]) -> dict[str, list[str]]:
 def compare(config: Path | None, runs: Mapping[str, Sequence[str]], out: Path, overrides: Sequence[str], resume: bool,
             console: Console) -> list[dict[str, Any]]:
     """Run (or, with `resume`, finish) every named run under `out`, each from `config` with `overrides`
-    and then its own; their summaries, in order."""
+    and then its own (a resumed run: its saved config with `overrides`, checked as `run --resume` checks
+    them); their summaries, in order."""
     from sparring import loop
 
     existing = [name for name in runs if (out / name / "config.toml").exists()]
@@ -48,7 +49,7 @@ def compare(config: Path | None, runs: Mapping[str, Sequence[str]], out: Path, o
         root = out / name
         console.rule(f"[bold]{name}[/]")
         if (root / "config.toml").exists():
-            cfg, run_dir, _ = loop.start_run(None, root, [], resume=True)
+            cfg, run_dir, _ = loop.start_run(None, root, list(overrides), resume=True)
         else:
             cfg, run_dir, _ = loop.start_run(config, root, [*overrides, *own], resume=False)
         try:

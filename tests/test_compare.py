@@ -42,3 +42,24 @@ def test_a_task_without_columns_of_its_own_gets_the_comparison_only():
     summaries = [summarize("rest-em", [_round(0, 0.3), _round(1, 0.4)])]
     assert result_cells(summaries)[1] == [] and len(tables(summaries)) == 1
     assert markdown(summaries).count("| run |") == 1
+
+
+def test_resuming_a_comparison_applies_the_common_overrides_and_refuses_what_stored_work_was_made_with(
+        tmp_path, tiny_model, monkeypatch):
+    from rich.console import Console
+
+    from sparring import loop
+    from sparring.compare import compare
+    from sparring.errors import SparringError
+
+    seen = []
+    monkeypatch.setattr(loop, "run", lambda cfg, run_dir, console: seen.append(cfg) or [_round(0, 0.3)])
+    runs = {"a": ["rollout.temperature=0.9"]}
+    common = [f"model='{tiny_model}'", "rounds=1"]
+    compare(None, runs, tmp_path, common, False, Console(quiet=True))
+    compare(None, runs, tmp_path, [*common, "rounds=2"], True, Console(quiet=True))
+    assert [(c.rounds, c.rollout.temperature) for c in seen] == [(1, 0.9), (2, 0.9)]  # the run's own override kept
+    (tmp_path / "a" / "rounds" / "1").mkdir(parents=True)
+    (tmp_path / "a" / "rounds" / "1" / "checkpoint").mkdir()  # round 1 trained: what shaped it may not change
+    with pytest.raises(SparringError, match="rest_em.max_length shapes the stored"):
+        compare(None, runs, tmp_path, [*common, "rest_em.max_length=384"], True, Console(quiet=True))

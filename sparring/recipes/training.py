@@ -282,5 +282,6 @@ def _check_room_for_answers(rows: list[dict[str, Any]], tokenizer, max_length: i
                       ["input_ids"]) for r in rows)
     if longest >= max_length:
         raise SparringError(f"{section}.max_length = {max_length} leaves no room for the answer: the longest prompt "
-                            f"is {longest} tokens. Raise it above {longest} plus the answer's length (and --resume)")
+                            f"is {longest} tokens. Raise it above {longest} plus the answer's length: in a new run, or with "
+                            "--resume where no round has trained yet (stored rounds were cut at this length)")
 

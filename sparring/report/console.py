@@ -54,7 +54,7 @@ def rounds_table(history: Sequence[dict[str, Any]]) -> Table:
         table.add_column("rating", justify="right")
     levels = any(m.get("rollout", {}).get("levels") for m in history)
     proposing = any(m.get("rollout", {}).get("proposals") for m in history)
-    for name in ("score", *(["trained on"] if levels else []), *(["proposals valid/novel/band %"] if proposing else []),
+    for name in ("score", *(["trained on"] if levels else []), *(["proposals valid/novel/learnable %"] if proposing else []),
                  "pass %", "failed", "rows", "loss", "s roll/train/eval"):
         table.add_column(name, justify="right")
     for m in history:

@@ -218,7 +218,7 @@ def test_rounds_of_a_scripted_proposer_train_the_solver_on_its_problems_and_resu
     table = Console(width=200, record=True)
     table.print(rounds_table(history))
     text = table.export_text()
-    assert "proposals valid/novel/band %" in text and "100/" in text
+    assert "proposals valid/novel/learnable %" in text and "100/" in text
     # resume scores round 2 again from the stored episodes, to the same metrics
     stored = json.loads(run_dir.metrics_path(2).read_text())
     run_dir.metrics_path(2).unlink()
