@@ -74,7 +74,8 @@ def rounds_table(history: Sequence[dict[str, Any]]) -> Table:
 
 
 def proposal_cell(proposals: dict[str, Any] | None) -> str:
-    """Task 'propose': the round's valid, novel and learnable (p̂ in R-Zero's band) shares of the proposals, as 95/90/50."""
+    """Task 'propose': the round's valid, novel and learnable (p̂ in R-Zero's band) shares of the
+    proposals, as 95/90/50."""
     if not proposals or not proposals.get("count"):
         return "-"
     return "/".join("-" if proposals.get(k) is None else f"{100 * proposals[k]:.0f}" for k in ("valid", "novel", "learnable"))

@@ -2,8 +2,9 @@
 its own problems"). Each part is a pure function of what the round measured about one proposal: whether
 the evaluator admitted it, the share of the solver's k answers that were right (p̂), whether the
 solver's greedy answer was right, whether its canonical form is already in the run's archive, how many
-proposals of the batch share its shape, and whether its answer can be guessed without solving. `score_proposals` puts them together for a round's
-batch; `ProposeConfig` is the `[propose]` section of a run (task 'propose', sparring/tasks/propose_solve.py).
+proposals of the batch share its shape, and whether its answer can be guessed without solving.
+`score_proposals` puts them together for a round's batch; `ProposeConfig` is the `[propose]` section of
+a run (task 'propose', sparring/tasks/propose_solve.py).
 """
 
 from __future__ import annotations
