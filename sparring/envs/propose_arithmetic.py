@@ -2,8 +2,8 @@
 
 The seat is shown, as its own earlier turns of a conversation, three problems of arithmetic-v0 at
 distinct levels (of `seed_levels`, default all eight) drawn with the episode's seed, and problems the
-solver recently failed and solved (`failed`, `solved`: filled in by the task from the previous
-round), each followed by what the student did and a request for another; it replies
+solver recently failed and solved only sometimes (`failed`, `edge`: filled in by the task from the
+previous round), each followed by what the student did and a request for another; it replies
 'Problem: <expression>'. The expression is read by the bounded evaluator (sparring.envs.expressions):
 the first admitted one that is not a problem the prompt shows (else the first admitted, marked
 `copied`) ends the episode legally with reward 0 and its answer, canonical form, shape and size in `info`; the proposer's real reward needs the solver's
@@ -32,19 +32,20 @@ _LABELLED = re.compile(r"problem\s*:\s*(.+)", re.IGNORECASE)
 ASK = "Write one arithmetic problem for a student: integers with + - * / % and parentheses. Reply with 'Problem: <expression>'."
 AFTER_SEED = "Write another, different."
 AFTER_FAILED = "The student failed it. Write another, different and easier."
-AFTER_SOLVED = "The student solved it. Write another, different and a little harder."
+AFTER_EDGE = "The student solved it only sometimes. Write another, different and as hard."
 
 
-def proposer_messages(solved: Sequence[str], failed: Sequence[str], seeds: Sequence[str]) -> tuple[Message, ...]:
+def proposer_messages(edge: Sequence[str], failed: Sequence[str], seeds: Sequence[str]) -> tuple[Message, ...]:
     """What the proposer is shown, as a conversation in which it already wrote each example: the env's
     own problems as seeds (always some, so the first round has examples), then problems the solver
-    recently failed and solved, each answered with what the student did and a request for another.
-    Listed in one message, the 135M model copied a shown problem in 22-24% of its replies; as its own
-    earlier turns, in 1-2% (benchmarks/prompts.py)."""
+    recently failed and solved only sometimes, each answered with what the student did and a request
+    for another. Listed in one message, the 135M model copied a shown problem in 22-24% of its replies;
+    as its own earlier turns, in 1-2% (benchmarks/prompts.py). The last problems shown are the ones it
+    imitates most, so they are the edge problems."""
     if not seeds:
         raise ValueError("the proposer needs seed examples")
     turns = [*((p, AFTER_SEED) for p in seeds), *((p, AFTER_FAILED) for p in failed),
-             *((p, AFTER_SOLVED) for p in solved)]
+             *((p, AFTER_EDGE) for p in edge)]
     messages = [Message("system", PROPOSER_SYSTEM), Message("user", ASK)]
     for problem, follow_up in turns:
         messages += [Message("assistant", f"Problem: {problem}"), Message("user", follow_up)]
@@ -74,7 +75,7 @@ class ProposeArithmetic:
     solver_env = "arithmetic-v0"  # it poses an admitted proposal as `arithmetic-v0(problem=...)`
     reward_range = (INVALID_REWARD, 1.0)
 
-    def __init__(self, solved: Sequence[str] = (), failed: Sequence[str] = (), seed_examples: int = 3,
+    def __init__(self, edge: Sequence[str] = (), failed: Sequence[str] = (), seed_examples: int = 3,
                  seed_levels: Sequence[int] | None = None, limits: dict | None = None):
         self.seed_levels = ArithmeticEnv.levels if seed_levels is None else tuple(seed_levels)
         if (not self.seed_levels or not set(self.seed_levels) <= set(ArithmeticEnv.levels)
@@ -84,7 +85,7 @@ class ProposeArithmetic:
         if not 1 <= seed_examples <= len(self.seed_levels):
             raise ValueError(f"seed_examples must be 1..{len(self.seed_levels)} (one problem per seed level), "
                              f"got {seed_examples}")
-        self.solved, self.failed = list(solved), list(failed)
+        self.edge, self.failed = list(edge), list(failed)
         self.seed_examples, self.limits = seed_examples, ExpressionLimits(**(limits or {}))
         self._request: TurnRequest | None = None
         self._shown: set[str] = set()  # canonical forms of the problems the prompt shows: copying one is not new
@@ -94,8 +95,8 @@ class ProposeArithmetic:
         levels = sorted(rng.sample(self.seed_levels, self.seed_examples))
         problems = [generate_problem(level, rng) for level in levels]
         seeds = [render(e) for e in problems]
-        self._shown = {canonical(e) for e in problems} | {canonical(e) for e in self._readable(self.solved + self.failed)}
-        self._request = TurnRequest(0, proposer_messages(self.solved, self.failed, seeds), state=tuple(seeds))
+        self._shown = {canonical(e) for e in problems} | {canonical(e) for e in self._readable(self.edge + self.failed)}
+        self._request = TurnRequest(0, proposer_messages(self.edge, self.failed, seeds), state=tuple(seeds))
         return self._request
 
     def _readable(self, problems: Sequence[str]) -> list:

@@ -134,8 +134,8 @@ class ProposeConfig(Section):
     proposals_per_prompt: int = Field(2, ge=1, description="proposals sampled from each prompt")
     solver_samples: int = Field(4, ge=2, description="k: the solver's answers to each admitted proposal (p̂ "
                                 "needs at least 2)")
-    examples: int = Field(2, ge=0, description="problems of the previous round the solver always solved, and as "
-                          "many it never solved, shown to each proposer prompt")
+    examples: int = Field(2, ge=0, description="problems of the previous round at the edge (a positive reward), "
+                          "and as many it never solved, shown to each proposer prompt")
     seed_examples: int = Field(3, ge=1, description="the env's own problems shown as seeds (one per level drawn)")
     seed_levels: list[int] | None = Field(None, description="the env's levels the seeds are drawn from (default: "
                                           "all); the proposer writes problems like its seeds, so start them where "

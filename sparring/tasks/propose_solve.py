@@ -2,14 +2,15 @@
 
 A round plays in two passes. The proposer (`propose.proposer`: the trained policy by default)
 answers `propose.prompts` prompts of the proposer env, `proposals_per_prompt` samples each; a prompt
-shows problems of the previous round the solver always solved and never solved, and the env's own
-problems as seeds. Then the trained policy answers every admitted proposal `solver_samples` times in
-the run's env (arithmetic-v0 given the proposal as its problem: the label comes from the evaluator,
-never from the solver's vote), and once greedily where the reward discounts what it already knows
-(`propose.reward.known_discount`). `score` then rewards each proposal from the solver's answers, the rest
-of its batch and the archive of the run's earlier proposals (sparring/tasks/propose.py): a pure
-function of stored episodes, so a resumed round scores the same. Training sees the solver's answers to
-proposals whose p̂ lies in `solver_band` and, every `proposer_every` rounds, the proposals. A
+shows the env's own problems as seeds, then problems of the previous round the solver never solved
+and, last, ones its reward favoured (the edge: solved only sometimes, new, not already known). Then
+the trained policy answers every admitted proposal `solver_samples` times in the run's env
+(arithmetic-v0 given the proposal as its problem: the label comes from the evaluator, never from the
+solver's vote), and once greedily where the reward discounts what it already knows
+(`propose.reward.known_discount`). `score` then rewards each proposal from the solver's answers, the
+rest of its batch and the archive of the run's earlier proposals (sparring/tasks/propose.py): a pure
+function of stored episodes, so a resumed round scores the same. Training sees the solver's answers
+to proposals whose p̂ lies in `solver_band` and, every `proposer_every` rounds, the proposals. A
 checkpoint is judged as in solo: greedy held-out accuracy per level of the run's env. With
 `propose.policies = "per-role"` each role has its own checkpoint, trained on its own rows, and the
 solver's is judged.
@@ -86,13 +87,13 @@ class ProposeSolveTask(SoloTask):
              ) -> tuple[list[EpisodeSpec], dict[str, Any]]:
         """The proposer's episodes; and, once they are `played`, k solver episodes per admitted proposal."""
         pc = self.propose
-        solved, failed = self._last_results(r)
+        edge, failed = self._last_results(r)
         rng = random.Random(f"{self.cfg.seed}/round{r}/propose")
         specs = []
         for p in range(pc.prompts):
             seed = rng.randrange(TRAIN_SEED_LIMIT)
             shown = random.Random(seed)
-            kwargs = {"solved": shown.sample(solved, min(pc.examples, len(solved))),
+            kwargs = {"edge": shown.sample(edge, min(pc.examples, len(edge))),
                       "failed": shown.sample(failed, min(pc.examples, len(failed))), "seed_examples": pc.seed_examples,
                       "seed_levels": pc.seed_levels}
             for m in range(pc.proposals_per_prompt):
@@ -111,18 +112,20 @@ class ProposeSolveTask(SoloTask):
                 specs.append(EpisodeSpec(id=f"r{r}/solve/{p}/{m}/{k}", env_id=self.cfg.env, seed=seed,
                                          policies=(policy,), roles=(SOLVER,), env_kwargs={"problem": e.info["proposal"]},
                                          tags={"stage": "train", "role": SOLVER, "proposal": e.id, "sample": k}))
-        return specs, {"proposer": pc.proposer, "shown_solved": len(solved), "shown_failed": len(failed)}
+        return specs, {"proposer": pc.proposer, "shown_edge": len(edge), "shown_failed": len(failed)}
 
     def _last_results(self, r: int) -> tuple[list[str], list[str]]:
-        """The previous round's proposals the solver always solved, and never solved."""
+        """The previous round's proposals at the edge (a positive reward: solved only sometimes, new, and
+        not known greedily where that is asked), and those the solver never solved. Showing the always
+        solved ones instead (they are the smallest sums) drove the 135M proposer to ever smaller sums:
+        it writes problems like the last ones shown."""
         if r <= 1 or self.store is None:
             return [], []
-        last = self.store.episodes(r - 1, "train")
-        rates = solve_rates(last)
-        proposals = {e.id: e.info["proposal"] for e in last if e.id in rates}
-        solved = sorted({proposals[i] for i, (right, k) in rates.items() if right == k})
-        failed = sorted({proposals[i] for i, (right, k) in rates.items() if right == 0})
-        return solved, failed
+        scored, _ = self.score(r - 1, self.store.episodes(r - 1, "train"))
+        proposals = [e for e in scored if e.tags.get("role") == PROPOSER and e.info.get("p_hat") is not None]
+        edge = sorted({e.info["proposal"] for e in proposals if e.rewards[0] > 0})
+        failed = sorted({e.info["proposal"] for e in proposals if e.info["p_hat"] == 0})
+        return edge, failed
 
     def archive(self, r: int) -> frozenset[str]:
         """The canonical forms of every proposal admitted in the run's rounds before r (read once: those

@@ -13,18 +13,19 @@ def test_the_expressions_a_reply_may_mean_labelled_first(reply, expressions):
     assert proposed_expressions(reply) == expressions
 
 
-def test_proposer_messages_show_seeds_failed_and_solved_as_its_own_turns():
+def test_proposer_messages_show_seeds_failed_and_edge_problems_as_its_own_turns():
     messages = proposer_messages(["3 + 4"], ["12 * 13"], ["5 - 2", "7 * 8"])
     assert [m.role for m in messages] == ["system", "user"] + ["assistant", "user"] * 4
     assert [m.content for m in messages[2::2]] == ["Problem: 5 - 2", "Problem: 7 * 8", "Problem: 12 * 13", "Problem: 3 + 4"]
-    assert "failed it" in messages[7].content and "solved it" in messages[9].content and "harder" in messages[-1].content
+    assert "failed it" in messages[7].content and "easier" in messages[7].content
+    assert "only sometimes" in messages[-1].content and "as hard" in messages[-1].content  # the edge problems come last
     assert not any("failed" in m.content for m in proposer_messages(["3 + 4"], [], ["5 - 2"]))
     with pytest.raises(ValueError, match="seed examples"):
         proposer_messages([], [], [])
 
 
 def test_an_admitted_proposal_ends_legally_with_its_facts():
-    env = ProposeArithmetic(solved=["3 + 4"], failed=["12 * 13"])
+    env = ProposeArithmetic(edge=["3 + 4"], failed=["12 * 13"])
     request = env.reset(7)
     assert request.seat == 0 and "Problem: 12 * 13" in request.messages[-4].content
     assert env.reset(7) == request and env.reset(8) != request  # the seed examples come from the seed
@@ -36,7 +37,7 @@ def test_an_admitted_proposal_ends_legally_with_its_facts():
     # the first admissible expression is the proposal; copying a shown problem is marked
     env.reset(7)
     result = env.step("Here: 7 / 2, or better 4 + 3 = 7")
-    assert result.legal and result.info["proposal"] == "4 + 3" and result.info["copied"]  # the solved 3 + 4
+    assert result.legal and result.info["proposal"] == "4 + 3" and result.info["copied"]  # the edge problem 3 + 4
     # restating the shown problems first: the first admissible one it did not copy is the proposal
     env.reset(7)
     result = env.step("The student solved: 3 + 4\nThe student failed: 13 * 12\nNew: 7 / 2; 9 - 14 * 2")

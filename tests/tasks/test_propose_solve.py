@@ -61,7 +61,7 @@ def test_the_plan_poses_each_admitted_proposal_k_times_as_its_own_problem():
     specs, chosen = task.plan(1, [])
     assert [s.id for s in specs] == ["r1/propose/0/0", "r1/propose/0/1", "r1/propose/1/0", "r1/propose/1/1"]
     assert specs[0].seed == specs[1].seed != specs[2].seed  # proposals of one prompt share it
-    assert chosen["shown_solved"] == 0 and specs[0].env_kwargs["solved"] == []
+    assert chosen["shown_edge"] == 0 and specs[0].env_kwargs["edge"] == []
     played = [_proposal(0, 0, "Problem: 12 * (3 + 4)"), _proposal(0, 1, "no idea"), _proposal(1, 1, "Problem: 5 - 9")]
     more, _ = task.plan(1, [], played)
     solver = [s for s in more if s.tags["role"] == "solver"]
@@ -122,6 +122,25 @@ def test_with_a_known_discount_each_proposal_is_also_answered_greedily_and_that_
     assert metrics["known"] is None
     metrics = proposal_metrics([by_id[a.id], by_id[b.id]], set())
     assert metrics["known"] == 0.5 and metrics["learnable"] == 1.0
+
+
+def test_the_next_rounds_prompts_show_the_edge_problems_last_and_the_failed_ones_never_the_known():
+    task = _task("propose.prompts=3", "propose.proposals_per_prompt=1", "propose.solver_samples=2",
+                 "propose.reward.known_discount=1.0", "propose.examples=3")
+    edge, always, never, known = (_proposal(p, 0, f"Problem: {text}") for p, text in
+                                  enumerate(["12 * 7", "1 + 1", "(31 + 45) * 9", "20 - 13"]))
+    answers = [_answer(edge.id, 0, True), _answer(edge.id, 1, False), _answer(edge.id, "greedy", False),
+               *(_answer(always.id, k, True) for k in (0, 1, "greedy")),
+               *(_answer(never.id, k, False) for k in (0, 1, "greedy")),
+               _answer(known.id, 0, True), _answer(known.id, 1, False), _answer(known.id, "greedy", True)]
+    task.store = _Store({1: [edge, always, never, known, *answers]})
+    specs, chosen = task.plan(2, [])
+    assert chosen["shown_edge"] == 1 and chosen["shown_failed"] == 1
+    assert specs[0].env_kwargs["edge"] == ["12 * 7"] and specs[0].env_kwargs["failed"] == ["(31 + 45) * 9"]
+    env = make_env("propose-arithmetic-v0", **specs[0].env_kwargs)
+    messages = env.reset(specs[0].seed).messages
+    assert messages[-2].content == "Problem: 12 * 7" and "only sometimes" in messages[-1].content
+    assert not {"Problem: 1 + 1", "Problem: 20 - 13"} & {m.content for m in messages}
 
 
 def test_reinforce_trains_both_roles_from_one_round_each_against_its_own_group():
