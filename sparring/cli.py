@@ -148,6 +148,16 @@ def envs() -> None:
     for env_id in ENVS.ids():
         levels = getattr(ENVS.load(env_id), "levels", None)
         table.add_row(env_id, f"{levels[0]}..{levels[-1]}" if levels else "-", ENVS.entry(env_id).description)
+    for family in ENVS.families():
+        try:
+            members = ENVS.members(family)
+        except SparringError as e:  # its optional package is missing: say what to install
+            table.add_row(f"{family.prefix}<name>", "-", f"{family.description}; {e}")
+            continue
+        table.add_row(f"{family.prefix}<name>", "", f"{family.description}: {len(members)} ids", end_section=False)
+        for env_id in members:
+            levels = getattr(ENVS.load(env_id), "levels", None)
+            table.add_row(env_id, f"{levels[0]}..{levels[-1]}" if levels else "-", "")
     console.print(table)
 
 

@@ -65,8 +65,9 @@ def run(cfg: RunConfig, run_dir: RunDir, console: Console) -> list[dict[str, Any
     if history:
         console.print(rounds_table(history))
     run_id = run_dir.run_id
-    # a seat whose reward is above its env's line passed (every env: propose plays two)
-    pass_line = {env_id: sum(ENVS.load(env_id).reward_range) / 2 for env_id in ENVS.ids()}
+    # a seat whose reward is above its env's line passed (every registered env, propose plays two, and the
+    # run's own, which may be a family member such as reasoning-gym/chain_sum)
+    pass_line = {env_id: sum(ENVS.load(env_id).reward_range) / 2 for env_id in {*ENVS.ids(), cfg.env}}
     loaded = None  # the latest model, loaded once per round
     for r in range(cfg.rounds + 1):
         if run_dir.is_complete(r):

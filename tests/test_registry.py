@@ -31,3 +31,16 @@ def test_unknown_id_suggests_the_closest():
 def test_target_must_name_module_and_attribute():
     with pytest.raises(ValueError, match="module:attribute"):
         Registry("thing").register("x-v0", "collections.Counter", "x")
+
+
+def test_a_family_serves_every_id_under_its_prefix_and_refuses_overlaps():
+    reg = Registry("environment")
+    reg.register_family("reasoning-gym/", "sparring.envs.reasoning_gym", "reasoning-gym's tasks", example="lcm")
+    assert reg.entry("reasoning-gym/chain_sum").member == "chain_sum"
+    assert reg.load("reasoning-gym/chain_sum").task == "chain_sum"
+    assert reg.ids() == [] and "reasoning-gym/chain_sum" in reg.members(reg.families()[0])
+    assert reg.representatives() == ["reasoning-gym/lcm"]
+    with pytest.raises(UnknownIdError, match="Known: reasoning-gym/<name>"):
+        reg.entry("arithmetic-v0")
+    with pytest.raises(ValueError, match="overlaps"):
+        reg.register_family("reasoning-gym/x", "sparring.envs.reasoning_gym", "again", example="lcm")

@@ -24,13 +24,20 @@ ENVS.register("kuhn-poker-v1", "sparring.envs.kuhn_poker:KuhnPoker",
               "two-seat poker with a 3-card deck; each seat sees only its own card; rewards in chips")
 ENVS.register("connect-four-v1", "sparring.envs.connect_four:ConnectFour",
               "two seats drop discs into a 7x6 grid; four in a line wins")
+ENVS.register_family("reasoning-gym/", "sparring.envs.reasoning_gym",
+                     "reasoning-gym's procedural tasks, scored by its own score_answer (its levels: the task's curriculum)",
+                     example="chain_sum")
 
 
 def env_version(env_id: str) -> int:
+    """The version an id ends in ('arithmetic-v0'), or for a family member its adapter's `version`."""
     match = re.fullmatch(r".+-v(\d+)", env_id)
-    if not match:
+    if match:
+        return int(match.group(1))
+    version = getattr(ENVS.load(env_id), "version", None) if ENVS.entry(env_id).member else None
+    if version is None:
         raise ValueError(f"env ids end in a version, like 'arithmetic-v0'; got {env_id!r}")
-    return int(match.group(1))
+    return version
 
 
 def make_env(env_id: str, **kwargs) -> Env:

@@ -52,7 +52,8 @@ def harness_cases() -> list[tuple[str, str, tuple[str, ...]]]:
     """(recipe, env, extra settings) the harness runs: every recipe on the first env it accepts
     (arithmetic-v0 where it can), rest-em once more with the balance probe, a selection objective and
     mixed reference rows, rest-em on task 'propose' (a scripted proposer, so the tiny model's solver
-    has problems to answer), and every game with selfplay (per-role on tic-tac-toe: a checkpoint per seat)."""
+    has problems to answer), every game with selfplay (per-role on tic-tac-toe: a checkpoint per seat), and
+    rest-em on one member of each env family (reasoning-gym/chain_sum)."""
     from sparring.envs import ENVS
     from sparring.recipes import RECIPES
 
@@ -62,7 +63,8 @@ def harness_cases() -> list[tuple[str, str, tuple[str, ...]]]:
                  "propose.solver_band=[0.0, 1.0]")
     return [(recipe, first_env(recipe), ()) for recipe in RECIPES.ids()] + [
         ("rest-em", "arithmetic-v0", steered), ("rest-em", "arithmetic-v0", proposing)] + [
-        ("selfplay", env, ("selfplay.policies='per-role'",) if env == "tictactoe-v1" else ()) for env in games]
+        ("selfplay", env, ("selfplay.policies='per-role'",) if env == "tictactoe-v1" else ()) for env in games] + [
+        ("rest-em", env, ()) for env in ENVS.representatives() if env not in ENVS.ids()]
 
 
 def first_env(recipe: str) -> str:
