@@ -35,7 +35,6 @@ from sparring.envs.answers import extract_answer
 from sparring.errors import SparringError
 from sparring.types import Message, StepResult, TurnRequest
 
-PREFIX = "reasoning-gym/"
 INSTALL = "pip install -e '.[reasoning-gym]'"
 SYSTEM_PROMPT = "Be brief."
 ASK = "End with 'Answer: <your answer>'."
@@ -64,16 +63,17 @@ def members() -> list[str]:
 def load(task: str) -> type:
     """The env class of one task: ReasoningGymEnv with the task and its levels set, so code that asks an
     env class for its levels (the curriculum, the held-out set, `sparring envs`) sees this task's."""
-    levels = []
+    levels, previous = [], None
     if _factory().has_curriculum(task):
         for level in range(1, 100):
             try:
-                configuration(task, level)
+                settings = configuration(task, level)
             except (AssertionError, ValueError):  # past the levels reasoning-gym can configure
                 break
-            if level > 1 and configuration(task, level) == configuration(task, level - 1):
+            if settings == previous:
                 break  # every attribute already at its last value
             levels.append(level)
+            previous = settings
     base = ReasoningGymEnv if task in NO_ANSWER else AnsweredReasoningGymEnv
     return type(f"ReasoningGym[{task}]", (base,), {"task": task, "levels": tuple(levels) or None})
 
@@ -153,7 +153,6 @@ class ReasoningGymEnv:
         score = min(max(score, 0.0), 1.0)
         return StepResult(None, (score,), terminated=True, legal=True, reason="correct" if score == 1.0 else "wrong",
                           info={**info, "extracted": passed, "score": score})
-
 
 
 class AnsweredReasoningGymEnv(ReasoningGymEnv):
