@@ -46,7 +46,7 @@ def main() -> None:
     episodes = run_episodes(specs, {TRAINED: LLMPolicy(base, SamplingParams(temperature=0.8, max_new_tokens=48))},
                             {"run_id": "bench", "round": 1}, seed=0)
     heldout = heldout_set("arithmetic-v0", [1, 2, 3, 4], args.eval_per_level)
-    results = {"base": (evaluate(base, "arithmetic-v0", heldout, 48, {"round": 0}), None)}
+    results = {"base": (evaluate(base, heldout, 48, {"round": 0})["by_env"]["arithmetic-v0"], None)}
     del base
     rows = build(episodes, RestEMConfig())
     console.print(f"{len(episodes)} samples, {len(rows)} verified rows kept")
@@ -56,8 +56,8 @@ def main() -> None:
             cfg = RestEMConfig(finetune=mode, learning_rate=lr)
             trained = train(args.model, rows, cfg, Path(scratch) / mode, dtype=resolve_dtype("auto")[0])
             started = time.time()
-            accuracy = evaluate(load_backend("transformers", str(trained.checkpoint)), "arithmetic-v0", heldout,
-                                48, {"round": 1})
+            accuracy = evaluate(load_backend("transformers", str(trained.checkpoint)), heldout, 48,
+                                {"round": 1})["by_env"]["arithmetic-v0"]
             console.print(f"{mode}: trained in {trained.seconds:.0f} s, evaluated in {time.time() - started:.0f} s")
             results[f"{mode} (lr {lr:g})"] = (accuracy, trained)
 

@@ -175,7 +175,7 @@ def main() -> None:
         started = time.time()
         greedy = model.policy(SamplingParams(temperature=0.0, max_new_tokens=16))
         bare = play(greedy, env_id, opponents, args.games)
-        math = "-" if args.no_transfer else f"{100 * evaluate(backend, 'arithmetic-v0', heldout, 48, {'round': 0})['accuracy']:.1f}"
+        math = "-" if args.no_transfer else f"{100 * evaluate(backend, heldout, 48, {'round': 0})['by_env']['arithmetic-v0']['accuracy']:.1f}"
         table.add_row(name, *(cell(bare.get(o)) for o in opponents), *[kuhn_greedy_value(greedy)] * exact, math,
                       f"{(time.time() - started) / 60:.1f}")
         if not args.no_search:

@@ -199,7 +199,8 @@ def eval_(
         backend = load_backend("transformers", checkpoint, batch_size=batch_size, dtype=dtype)
         heldout = heldout_set(env, chosen or None, n)
         with progress_bar(console, "evaluate", len(heldout)) as bar:
-            result = evaluate(backend, env, heldout, max_new_tokens, {"run_id": "eval", "round": 0}, on_finished=bar)
+            result = evaluate(backend, heldout, max_new_tokens, {"run_id": "eval", "round": 0},
+                              on_finished=bar)["by_env"][env]
         table = Table("level", "accuracy %", title=f"{checkpoint} on {env} (greedy, {n} per level)")
         for lv, acc in result["accuracy_by_level"].items():
             table.add_row(lv, f"{100 * acc:.1f}")

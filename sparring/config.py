@@ -116,7 +116,9 @@ class RunConfig(Section):
                       description="the run directory's name before its time stamp: letters, digits, . _ -")
     seed: int = 0
     rounds: int = Field(3, ge=0, description="training rounds after round 0 (the base model)")
-    env: str = "arithmetic-v0"
+    env: str | dict[str, float] = Field("arithmetic-v0", description=(
+        "the env id, or a mixture of one-seat envs with weights ({\"reasoning-gym/chain_sum\" = 2, ...}): "
+        "each round's problems are shared out by weight, and the held-out score is the weighted mean"))
     model: str = Field(DEFAULT_MODEL, description="checkpoint directory, hub id, or the embedded default")
     recipe: str = "rest-em"
     task: str = Field("auto", description="what rounds play and how checkpoints are judged; auto: solo for a "
@@ -139,6 +141,25 @@ class RunConfig(Section):
     curate: CurateConfig = Field(default_factory=CurateConfig)
     balance: BalanceConfig = Field(default_factory=BalanceConfig)
     alarms: AlarmsConfig = Field(default_factory=AlarmsConfig)
+
+    @model_validator(mode="after")
+    def _mixture_weights(self):
+        if isinstance(self.env, dict):
+            if not self.env:
+                raise ValueError("env: a mixture names at least one env id")
+            bad = {k: w for k, w in self.env.items() if not w > 0}
+            if bad:
+                raise ValueError(f"env: a mixture's weights must be positive, got {bad}")
+        return self
+
+    @property
+    def env_weights(self) -> dict[str, float]:
+        """The run's envs and their weights (one env: weight 1)."""
+        return dict(self.env) if isinstance(self.env, dict) else {self.env: 1.0}
+
+    @property
+    def env_ids(self) -> list[str]:
+        return list(self.env_weights)
 
 
 def config_class() -> type[RunConfig]:
@@ -173,8 +194,8 @@ def _check_keys(data: dict[str, Any], model: type[BaseModel], prefix: str = "") 
                     if not isinstance(section, dict):
                         raise ConfigError(f"'{prefix}{key}.{name}' is a value; [{prefix}{key}.<name>] is a section")
                     _check_keys(section, named, f"{prefix}{key}.{name}.")
-            elif typing.get_origin(sub) is dict:
-                continue  # a table-valued key (servers.<name>.extra_body): the model checks its values
+            elif dict in (typing.get_origin(sub), *map(typing.get_origin, typing.get_args(sub))):
+                continue  # a table-valued key (servers.<name>.extra_body, env's mixture): the model checks its values
             elif not is_section:
                 raise ConfigError(f"'{prefix}{key}' is a value, not a section")
             else:

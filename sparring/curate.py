@@ -328,8 +328,8 @@ def check(cfg, recipe) -> None:
             raise SparringError(f"curate.mix_fraction: {recipe.name}'s rows are not SFT rows that reference rows can "
                                 "join; mixing works with rest-em (spin mixes in references by design)")
         if c.mix_source == "reference":
-            if not hasattr(ENVS.load(cfg.env), "reference_solution"):
-                raise SparringError(f"curate.mix_source: {cfg.env} has no reference_solution(); give a JSONL or "
+            if missing := [env_id for env_id in cfg.env_ids if not hasattr(ENVS.load(env_id), "reference_solution")]:
+                raise SparringError(f"curate.mix_source: {missing[0]} has no reference_solution(); give a JSONL or "
                                     "Parquet file of prompt/answer rows instead")
         else:
             load_references(c.mix_source, "curate.mix_source")

@@ -29,14 +29,15 @@ def heldout_set(env_id: str, levels: Sequence[int] | None, per_level: int) -> li
         for i in range(per_level):
             seed = HELDOUT_SEED_BASE + (level or 0) * 1_000_000 + i
             request = env.reset(seed)
-            items.append({"level": level, "seed": seed, "prompt": request.messages[-1].content})
+            items.append({"env": env_id, "level": level, "seed": seed, "prompt": request.messages[-1].content})
     return items
 
 
-def run_heldout(path: Path, env_id: str, levels: Sequence[int] | None, per_level: int) -> tuple[list[dict[str, Any]], str]:
-    """The run's held-out set, written atomically on first use, and a note when the stored file had to
-    be written again because it was damaged or no longer matched the config."""
-    items = heldout_set(env_id, levels, per_level)
+def run_heldout(path: Path, levels_by_env: dict[str, Sequence[int] | None], per_level: int
+                ) -> tuple[list[dict[str, Any]], str]:
+    """The run's held-out set (every env's, in turn), written atomically on first use, and a note when
+    the stored file had to be written again because it was damaged or no longer matched the config."""
+    items = [item for env_id, levels in levels_by_env.items() for item in heldout_set(env_id, levels, per_level)]
     text = "".join(json.dumps(item) + "\n" for item in items)
     stored = path.read_text(errors="replace") if path.exists() else None
     if stored != text:
@@ -45,13 +46,14 @@ def run_heldout(path: Path, env_id: str, levels: Sequence[int] | None, per_level
     return items, note
 
 
-def evaluate(backend: Backend, env_id: str, heldout: list[dict[str, Any]], max_new_tokens: int,
+def evaluate(backend: Backend, heldout: list[dict[str, Any]], max_new_tokens: int,
              provenance: dict[str, Any], store: EpisodeStore | None = None, on_finished=None,
              max_failures: int | None = None) -> dict[str, Any]:
-    """Greedy accuracy per level on `heldout`; episodes already in `store` for this round are reused."""
+    """Greedy accuracy per env and level on `heldout`, in one batched rollout; episodes already in
+    `store` for this round are reused."""
     round_ = provenance.get("round", 0)
     specs = [
-        EpisodeSpec(id=f"r{round_}/eval/{i}", env_id=env_id, seed=item["seed"], policies=(TRAINED,),
+        EpisodeSpec(id=f"r{round_}/eval/{i}", env_id=item["env"], seed=item["seed"], policies=(TRAINED,),
                     env_kwargs=_level_kwargs(item["level"]), tags={"stage": "eval", **_level_kwargs(item["level"])})
         for i, item in enumerate(heldout)
     ]
@@ -61,7 +63,9 @@ def evaluate(backend: Backend, env_id: str, heldout: list[dict[str, Any]], max_n
     else:
         episodes = run_missing(specs, greedy, {"round": round_, **provenance}, store, "eval", on_finished,
                                max_failures=max_failures)
-    return accuracy_by_level(episodes)
+    envs = dict.fromkeys(item["env"] for item in heldout)
+    return {"by_env": {env_id: accuracy_by_level([e for e in episodes if e.env_id == env_id]) for env_id in envs},
+            "episodes": len(episodes), "failed": sum(bool(e.error) for e in episodes)}
 
 
 def _level_kwargs(level: int | None) -> dict[str, int]:

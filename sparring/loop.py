@@ -66,8 +66,8 @@ def run(cfg: RunConfig, run_dir: RunDir, console: Console) -> list[dict[str, Any
         console.print(rounds_table(history))
     run_id = run_dir.run_id
     # a seat whose reward is above its env's line passed (every registered env, propose plays two, and the
-    # run's own, which may be a family member such as reasoning-gym/chain_sum)
-    pass_line = {env_id: sum(ENVS.load(env_id).reward_range) / 2 for env_id in {*ENVS.ids(), cfg.env}}
+    # run's own, which may be family members such as reasoning-gym/chain_sum)
+    pass_line = {env_id: sum(ENVS.load(env_id).reward_range) / 2 for env_id in {*ENVS.ids(), *cfg.env_ids}}
     loaded = None  # the latest model, loaded once per round
     for r in range(cfg.rounds + 1):
         if run_dir.is_complete(r):
@@ -99,7 +99,7 @@ def run(cfg: RunConfig, run_dir: RunDir, console: Console) -> list[dict[str, Any
             episodes, training = task.score(r, episodes)
             metrics["rollout"] = {**chosen, "planned": len(specs), "temperature": temperature,
                                   **task.rollout_metrics(episodes),
-                                  **rollout_metrics(cfg.env, episodes, store.failures(r, "train"), seconds["rollout"])}
+                                  **rollout_metrics(cfg.env_ids, episodes, store.failures(r, "train"), seconds["rollout"])}
 
             with run_dir.stage(r, "curate", seconds):
                 curated = curate_round(run_dir, r, training, cfg.curate, task.evaluation_texts(), pass_line)
@@ -206,7 +206,8 @@ def check_run_config(cfg: RunConfig) -> Task:
     if cfg.backend.name == "vllm" and not cfg.vllm.base_url:
         check_vllm_installed()
     check_ray(cfg.rollout, cfg.ray)
-    ENVS.entry(cfg.env)  # unknown env id: fails with the closest ids
+    for env_id in cfg.env_ids:
+        ENVS.entry(env_id)  # unknown env id: fails with the closest ids
     recipe = RECIPES.load(cfg.recipe)
     check_launch(cfg.launch, recipe)
     task = make_task(cfg)
@@ -303,13 +304,14 @@ def seat_policies(specs: list[EpisodeSpec], trained: Model, sampling: SamplingPa
     return {policy_id: player(policy_id) for policy_id in {p for spec in specs for p in spec.policies}}
 
 
-def rollout_metrics(env_id: str, episodes: list[Episode], failures: list[Episode], seconds: float) -> dict[str, Any]:
+def rollout_metrics(env_ids: list[str], episodes: list[Episode], failures: list[Episode], seconds: float
+                    ) -> dict[str, Any]:
     scored = [e for e in episodes if e.has_outcome]
-    rewards = [e.rewards[seat] for e in scored if e.env_id == env_id for seat in e.seats_of(TRAINED)]
+    rewards = [e.rewards[seat] for e in scored if e.env_id in env_ids for seat in e.seats_of(TRAINED)]
     tokens = sum(len(t.completion.token_ids) for e in episodes + failures for t in e.turns)
     return {
         "episodes": len(episodes),
-        "pass_rate": sum(rewards) / max(1, len(rewards)),  # mean reward of the trained policy's seats in the run's env
+        "pass_rate": sum(rewards) / max(1, len(rewards)),  # mean reward of the trained policy's seats in the run's env(s)
         "illegal": sum(not t.legal for e in episodes for t in e.turns),
         "cut": len(episodes) - len(scored),  # truncated by the turn cap: no outcome
         "failed": len(failures),

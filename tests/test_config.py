@@ -24,6 +24,9 @@ def test_precedence_defaults_then_file_then_set(tmp_path):
     (["rounds.x=1"], "'rounds' is a value, not a section"),
     (["servers.big.modle='x'"], "unknown config key 'servers.big.modle'.*Valid keys in \\[servers.big\\]: model"),
     (["servers.big=3"], "'servers.big' is a value; \\[servers.<name>\\] is a section"),
+    (['env={"arithmetic-v0" = 2, "reasoning-gym/chain_sum" = 0}'], "weights must be positive.*chain_sum"),
+    (["env={}"], "a mixture names at least one env id"),
+    (['env={"arithmetic-v0" = "much"}'], "env.dict.*valid number"),
 ])
 def test_bad_config_names_the_key_and_the_valid_ones(overrides, message):
     with pytest.raises(ConfigError, match=message):
@@ -48,10 +51,12 @@ def test_missing_and_malformed_files(tmp_path):
 
 def test_resolved_config_round_trips(tmp_path):
     cfg = load_config(None, ["rollout.temperature=0.6", "curriculum.levels=[2, 3]", "servers.big.model='m'",
+                             'env={"arithmetic-v0" = 2, "reasoning-gym/chain_sum" = 1.5}',
                              "servers.big.extra_body={generation_config='{\"do_sample\": true}', top_k=5}"])
     assert cfg.servers["big"].extra_body == {"generation_config": '{"do_sample": true}', "top_k": 5}
     save_config(cfg, tmp_path / "config.toml", "test")
     assert build_config(read_toml(tmp_path / "config.toml")) == cfg
+    assert cfg.env_weights == {"arithmetic-v0": 2, "reasoning-gym/chain_sum": 1.5}
 
 
 def test_example_config_is_valid():

@@ -51,7 +51,7 @@ def test_rounds_fill_the_run_directory(tmp_path, tiny_model):
         assert metrics["balance"]["queries"] == 6 and metrics["balance"]["pass_at_k"] == 0
         assert metrics["promoted"] and metrics["next_from"] == r
     assert "plot-heldout" in (root / "report.html").read_text()
-    assert set(history[0]["eval"]["accuracy_by_level"]) == {"1", "2"}
+    assert set(history[0]["eval"]["columns"]) == {"L1", "L2"}
     store = EpisodeStore(run_dir.episodes_path)
     assert store.count() == 3 * 6 + 2 * 12  # eval every round, rollout in rounds 1 and 2
     (ep, *_) = store.episodes(2, "train")
@@ -99,7 +99,7 @@ def test_resume_after_an_interrupted_round_finishes_without_repeating_episodes(t
 def test_resume_mid_rollout_plays_only_the_missing_episodes(tmp_path, tiny_model):
     cfg, run_dir = _run(tmp_path, tiny_model, ["rounds=1"])
     specs, chosen = make_task(cfg).plan(1, [])
-    assert chosen == {"levels": [1, 2]}  # nothing measured yet: the easiest level and one probe
+    assert chosen == {"levels": {"arithmetic-v0": [1, 2]}}  # nothing measured yet: the easiest level and one probe
     kept = specs[:5]
     from sparring.engine import run_episodes
     from sparring.policies import LLMPolicy
@@ -202,9 +202,26 @@ def test_an_env_without_levels_runs(tmp_path, tiny_model, registered):
     cfg, run_dir = _run(tmp_path, tiny_model, ["rounds=1", "env=parity-v0"], without=["eval.levels"])
     history = loop.run(cfg, run_dir, Console(quiet=True))
     run_dir.close()
-    assert set(history[1]["eval"]["accuracy_by_level"]) == {"all"} and history[1]["eval"]["episodes"] == 3
-    assert history[1]["rollout"]["levels"] == [] and history[1]["rollout"]["episodes"] == 12
+    assert set(history[1]["eval"]["columns"]) == {"all"} and history[1]["eval"]["episodes"] == 3
+    assert history[1]["rollout"]["levels"] == {"parity-v0": []} and history[1]["rollout"]["episodes"] == 12
     assert 0 <= history[1]["eval"]["score"] <= 1
+
+
+def test_a_mixture_of_envs_shares_each_round_by_weight(tmp_path, tiny_model, registered):
+    cfg, run_dir = _run(tmp_path, tiny_model, ["rounds=1", 'env={"arithmetic-v0" = 2, "parity-v0" = 1}'])
+    history = loop.run(cfg, run_dir, Console(quiet=True))
+    store = EpisodeStore(run_dir.episodes_path)
+    played = [e.env_id for e in store.episodes(1, "train")]
+    run_dir.close()
+    assert played.count("arithmetic-v0") == 8 and played.count("parity-v0") == 4  # 6 problems 2:1, 2 samples each
+    heldout = [json.loads(line) for line in run_dir.heldout_path.read_text().splitlines()]
+    assert [(item["env"], item["level"]) for item in heldout] == [("arithmetic-v0", 1)] * 3 + [("arithmetic-v0", 2)] * 3 \
+        + [("parity-v0", None)] * 3  # eval.levels=[1, 2] applies to the env that has levels
+    result, rollout = history[1]["eval"], history[1]["rollout"]
+    assert set(result["columns"]) == {"arithmetic-v0", "parity-v0"}
+    assert result["score"] == pytest.approx((2 * result["columns"]["arithmetic-v0"] + result["columns"]["parity-v0"]) / 3)
+    assert set(rollout["levels"]) == set(rollout["pass_rate_by_level"]) == {"arithmetic-v0", "parity-v0"}
+    assert rollout["levels"]["parity-v0"] == [] and rollout["levels"]["arithmetic-v0"]
 
 
 @pytest.mark.parametrize("settings,message", [
@@ -217,6 +234,10 @@ def test_an_env_without_levels_runs(tmp_path, tiny_model, registered):
     (["backend.name='vllm'"], "starts `vllm serve`, which is not installed here"),
     (["backend.name='openai'"], "seat a served model as a player"),
     (["env=tictactoe-v1", "matches.opponents=['served:big']"], r"served by \[servers.big\], and the config has no"),
+    (['env={"parity-v0" = 1, "tictactoe-v1" = 1}'], "task 'solo' plays one-seat envs; tictactoe-v1 has 2 seats"),
+    (['env={"parity-v0" = 1}', "task=games"], "task 'games' plays one env; a mixture of envs .* is played by task 'solo'"),
+    (['env={"parity-v0" = 1, "arithmetc-v0" = 1}'], "unknown environment 'arithmetc-v0'. Did you mean 'arithmetic-v0'"),
+    (['env={"parity-v0" = 1}', "eval.levels=[1]"], "eval.levels: parity-v0 has no difficulty levels"),
 ])
 def test_a_task_that_does_not_fit_the_env_is_refused_before_any_work(tmp_path, tiny_model, registered, settings,
                                                                      message):

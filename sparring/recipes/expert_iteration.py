@@ -256,11 +256,12 @@ def train(base_model: str, rows: list[dict[str, Any]], cfg: ExpertIterationConfi
 
 def check(run_cfg) -> None:
     """Search needs an env it can copy and whose turns list their legal moves."""
-    env = ENVS.load(run_cfg.env)
-    if not hasattr(env, "clone") or not hasattr(env, "legal_moves"):
-        raise SparringError(f"recipe = 'expert-iteration' searches the positions of a game that lists its legal moves and "
-                            f"can be copied (clone()); {run_cfg.env} does not. Use it with a game "
-                            f"({', '.join(e for e in ENVS.ids() if hasattr(ENVS.load(e), 'legal_moves'))})")
+    for env_id in run_cfg.env_ids:
+        env = ENVS.load(env_id)
+        if not hasattr(env, "clone") or not hasattr(env, "legal_moves"):
+            raise SparringError(f"recipe = 'expert-iteration' searches the positions of a game that lists its legal moves "
+                                f"and can be copied (clone()); {env_id} does not. Use it with a game "
+                                f"({', '.join(e for e in ENVS.ids() if hasattr(ENVS.load(e), 'legal_moves'))})")
 
 
 RECIPE = Recipe(name="expert-iteration", config_key=SECTION, config=ExpertIterationConfig, build=build, train=train,

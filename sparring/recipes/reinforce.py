@@ -168,7 +168,7 @@ def train(base_model: str, rows: list[dict[str, Any]], cfg: ReinforceConfig, out
 
 
 def check(run_cfg) -> None:
-    if ENVS.load(run_cfg.env).num_seats == 1 and run_cfg.rollout.samples_per_problem < 2:
+    if any(ENVS.load(env_id).num_seats == 1 for env_id in run_cfg.env_ids) and run_cfg.rollout.samples_per_problem < 2:
         raise SparringError("rollout.samples_per_problem = 1: reinforce's baseline on a one-seat env is the mean "
                             "reward of a problem's samples, so it needs at least 2 (GRPO uses 4 to 64)")
 

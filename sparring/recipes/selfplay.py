@@ -104,9 +104,10 @@ def train(base_model: str, rows: list[dict[str, Any]], cfg: SelfPlayConfig, out:
 
 
 def check(cfg) -> None:
-    if cfg.selfplay.policies == "per-role" and ENVS.load(cfg.env).num_seats < 2:
-        raise SparringError(f"selfplay.policies = 'per-role' gives each seat its own model; {cfg.env} has one seat "
-                            "(use 'shared')")
+    one_seat = [env_id for env_id in cfg.env_ids if ENVS.load(env_id).num_seats < 2]
+    if cfg.selfplay.policies == "per-role" and one_seat:
+        raise SparringError(f"selfplay.policies = 'per-role' gives each seat its own model; {one_seat[0]} has one "
+                            "seat (use 'shared')")
 
 
 RECIPE = Recipe(data_parallel=True, name="selfplay", config_key=SECTION, config=SelfPlayConfig, build=build, train=train, check=check,

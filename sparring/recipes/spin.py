@@ -110,8 +110,8 @@ def check(cfg) -> None:
     """Reference answers must exist before anything is generated."""
     if cfg.spin.references:
         load_references(cfg.spin.references, "spin.references")
-    elif not hasattr(ENVS.load(cfg.env), "reference_solution"):
-        raise SparringError(f"spin needs reference answers: {cfg.env} has no reference_solution(); give a JSONL or "
+    elif missing := [env_id for env_id in cfg.env_ids if not hasattr(ENVS.load(env_id), "reference_solution")]:
+        raise SparringError(f"spin needs reference answers: {missing[0]} has no reference_solution(); give a JSONL or "
                             "Parquet file of prompt/answer rows as spin.references, or use an env that has one "
                             f"({', '.join(e for e in ENVS.ids() if hasattr(ENVS.load(e), 'reference_solution'))})")
 

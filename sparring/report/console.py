@@ -40,6 +40,16 @@ def percent_text(x: float | str | None) -> str:
     return "" if x is None else x if isinstance(x, str) else f"{100 * x:.1f}"
 
 
+def levels_cell(levels: dict[str, list[int]]) -> str:
+    """The levels a round trained on: "L1,L2" for one env; "chain_sum L1,L2; leg_counting L3" for a mixture."""
+    from sparring.tasks.solo import short_names
+
+    cells = [",".join(f"L{lv}" for lv in chosen) for chosen in levels.values()]
+    if len(levels) == 1:
+        return cells[0] or "-"
+    return "; ".join(f"{name} {cell or '-'}" for name, cell in zip(short_names(levels), cells))
+
+
 def rounds_table(history: Sequence[dict[str, Any]]) -> Table:
     """Every round so far: the task's result columns (accuracy per level, results per opponent, ...),
     its score, and what the round played and trained on."""
@@ -63,7 +73,7 @@ def rounds_table(history: Sequence[dict[str, Any]]) -> Table:
             str(m["round"]), *(percent_text(result["columns"].get(name)) for name in columns),
             *([f"{result['rating']['ordinal']:.1f}" if result.get("rating") else "-"] if rated else []),
             percent_text(result["score"]),
-            *([",".join(f"L{lv}" for lv in rollout.get("levels", [])) or "-"] if levels else []),
+            *([levels_cell(rollout.get("levels", {}))] if levels else []),
             *([proposal_cell(rollout.get("proposals"))] if proposing else []),
             percent_text(rollout.get("pass_rate")), str(rollout.get("failed", 0) + result.get("failed", 0)),
             str(m.get("dataset", {}).get("rows", "-")),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, Sequence
 
+from sparring.errors import SparringError
 from sparring.registry import Registry
 
 TASKS: Registry[Any] = Registry("task")
@@ -58,10 +59,15 @@ def one_model(rows: list) -> None:
 
 
 def make_task(cfg) -> Task:
-    """The config's task; "auto" is solo for a one-seat env, games for more seats."""
+    """The config's task; "auto" is solo for a one-seat env or a mixture, games for more seats."""
     from sparring.envs import ENVS
 
     name = cfg.task
-    if name == "auto":
+    if isinstance(cfg.env, dict):
+        if name not in ("auto", "solo"):
+            raise SparringError(f"task {name!r} plays one env; a mixture of envs (env = {{id = weight, ...}}) is "
+                                "played by task 'solo'")
+        name = "solo"
+    elif name == "auto":
         name = "solo" if ENVS.load(cfg.env).num_seats == 1 else "games"
     return TASKS.make(name, cfg=cfg)

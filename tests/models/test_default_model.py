@@ -18,7 +18,7 @@ def test_export_is_a_plain_checkpoint_in_the_cache():
 
 def test_default_model_answers_one_digit_sums():
     backend = TransformersBackend(DEFAULT_MODEL)
-    result = evaluate(backend, "arithmetic-v0", heldout_set("arithmetic-v0", [1], 25), 48, {"round": 0})
+    result = evaluate(backend, heldout_set("arithmetic-v0", [1], 25), 48, {"round": 0})["by_env"]["arithmetic-v0"]
     assert result["accuracy"] >= 0.6  # measured: about 0.8 greedy on level 1
     (completion,), = backend.generate([[Message("user", "Say hello.")]], SamplingParams(temperature=0, max_new_tokens=8))
     assert completion.text.strip() and completion.token_ids
