@@ -24,6 +24,9 @@ ENVS.register("kuhn-poker-v1", "sparring.envs.kuhn_poker:KuhnPoker",
               "two-seat poker with a 3-card deck; each seat sees only its own card; rewards in chips")
 ENVS.register("connect-four-v1", "sparring.envs.connect_four:ConnectFour",
               "two seats drop discs into a 7x6 grid; four in a line wins")
+ENVS.register("matrix-2x2-v1", "sparring.envs.matrix_games:MatrixGame",
+              "one of the 144 ordinal 2x2 games an episode, both seats choosing at once; payoffs as a table or "
+              "in words; pure Nash equilibria in the info")
 ENVS.register_family("reasoning-gym/", "sparring.envs.reasoning_gym",
                      "reasoning-gym's procedural tasks, scored by its own score_answer (its levels: the task's curriculum)",
                      example="chain_sum")

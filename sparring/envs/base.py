@@ -17,7 +17,8 @@ class Env(Protocol):
     - `rewards` in every final StepResult has one entry per seat, inside `reward_range`.
 
     Optional: `levels` (difficulty levels accepted as the `level` constructor argument),
-    `reference_solution()`, `legal_actions()`, `clone()`.
+    `reference_solution()`, `legal_actions()`, `clone()`, and `measures(episodes, policy_id)`, a
+    game's own shares of good play (best response, ...), which the games task reports.
     """
 
     num_seats: int

@@ -157,6 +157,34 @@ class KuhnEquilibrium:
         return {"kind": "scripted", "name": "kuhn-equilibrium", "alpha": self.alpha}
 
 
+class MatrixNash:
+    """A 2×2 matrix game's equilibrium player: its move in a pure Nash equilibrium (of two, the one
+    that pays it more), else its maximin move (the move whose worst payoff is best)."""
+
+    game = "matrix-2x2"
+
+    def act(self, requests: Sequence[TurnRequest], seeds: Sequence[int] | None) -> list[Completion]:
+        from sparring.envs.matrix_games import COLUMNS, ROWS, pure_nash
+
+        answers = []
+        for request in requests:
+            payoffs, seat = request.state
+
+            def mine(move: int, other: int) -> int:
+                return payoffs[move * 2 + other if seat == 0 else other * 2 + move][seat]
+
+            equilibria = pure_nash(payoffs)
+            if equilibria:
+                move = max(equilibria, key=lambda cell: payoffs[cell[0] * 2 + cell[1]][seat])[seat]
+            else:
+                move = max((0, 1), key=lambda m: min(mine(m, o) for o in (0, 1)))
+            answers.append(scripted_completion((ROWS, COLUMNS)[seat][move]))
+        return answers
+
+    def provenance(self) -> dict[str, Any]:
+        return {"kind": "scripted", "name": "matrix-nash"}
+
+
 def _after(game, move: str):
     twin = game.clone()
     twin.apply(move)

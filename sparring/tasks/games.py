@@ -109,7 +109,12 @@ class GameTask:
         return []  # judged by playing fresh games, not by a fixed set of texts
 
     def rollout_metrics(self, episodes: Sequence[Episode]) -> dict[str, Any]:
-        return {"illegal_rate": illegal_rate(episodes)}
+        return {"illegal_rate": illegal_rate(episodes), **self._measures(episodes)}
+
+    def _measures(self, episodes: Sequence[Episode]) -> dict[str, Any]:
+        """The game's own measures of the trained policy's play, where it has them (matrix games)."""
+        measure = getattr(ENVS.load(self.cfg.env), "measures", None)
+        return {} if measure is None else {"measures": measure(episodes, TRAINED)}
 
     def evaluate(self, model: Model, store: EpisodeStore, provenance: dict[str, Any],
                  progress=None) -> dict[str, Any]:
@@ -133,9 +138,11 @@ class GameTask:
         columns: dict[str, Any] = {f"vs {name} w/d/l %": "/".join(f"{100 * v[k]:.0f}" for k in ("win", "draw", "loss"))
                                    for name, v in by_opponent.items()}
         columns["illegal %"] = illegal_rate(episodes)
+        measured = self._measures(episodes)
+        columns.update({f"{name.replace('_', ' ')} %": v for name, v in measured.get("measures", {}).items()})
         rating = rate(store.matches()).get(player_name(r))
         return {"vs": by_opponent, "columns": columns, "failed": sum(bool(e.error) for e in episodes),
-                "rating": rating,
+                "rating": rating, **measured,
                 "score": first.get("mean_reward", 0.0), "score_name": f"mean reward vs {self.eval_opponents[0]}"}
 
 

@@ -56,3 +56,20 @@ def test_bad_matchmaking_is_refused(settings, error, message):
 def test_search_players_may_be_seated():
     make_task(load_config(None, [*LEAGUE, "matches.opponents=['mcts(base)', 'mcts']",
                                  "matches.eval_opponents=['random-legal', 'mcts']"])).check()
+
+
+def test_a_matrix_game_reports_its_measures_per_round():
+    from sparring.engine import EpisodeSpec, run_episodes
+    from sparring.envs.matrix_games import HELDOUT_TYPES
+    from sparring.evaluate import HELDOUT_SEED_BASE
+    from sparring.policies import POLICIES, TRAINED
+
+    task = make_task(load_config(None, ["env=matrix-2x2-v1"]))
+    specs = [EpisodeSpec(id=f"g{k}", env_id="matrix-2x2-v1", seed=HELDOUT_SEED_BASE + k, policies=(TRAINED, TRAINED),
+                         tags={"opponent": TRAINED}) for k in range(4 * len(HELDOUT_TYPES))]
+    episodes = run_episodes(specs, {TRAINED: POLICIES.make("matrix-nash")}, {"round": 0})
+    measured = task.rollout_metrics(episodes)["measures"]
+    # the equilibrium player ignores the phrasing; it meets itself in an equilibrium wherever there is one
+    # only, and misses where two equilibria pay the seats in opposite orders
+    assert measured["consistent"] == 1.0 and 27 / 31 <= measured["nash_outcome"] < 1
+    assert "measures" not in make_task(load_config(None, ["env=tictactoe-v1"])).rollout_metrics(episodes)
