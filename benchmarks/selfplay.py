@@ -2,7 +2,8 @@
 
 Runs `sparring run CONFIG` (a fresh run directory; `--out` an existing one is only read), then prints
 one row per round from its metrics: per evaluation opponent the win/draw/loss rates, the mean reward
-(chips a hand, for poker) overall and per seat, the trained policy's illegal-move rate, its league
+(chips a hand, for poker) overall and per seat, the trained policy's illegal-move rate, the game's own
+measures where it has them (matrix games: best-response, Nash-outcome, consistency shares), its league
 rating, and the minutes each round took (wall clock on this machine: on the 2-core CPU that is the
 CPU time of the run). A second table shows how each round trained: the rollout's illegal-reply rate,
 the loss and the recipe's own curves per step (first→last: expert-iteration's agreement with the
@@ -11,6 +12,7 @@ and expert-iteration's share of positions where the policy's best move was the s
 
     .venv/bin/python benchmarks/selfplay.py examples/tictactoe.toml
     .venv/bin/python benchmarks/selfplay.py examples/kuhn-poker.toml
+    .venv/bin/python benchmarks/selfplay.py examples/matrix-2x2.toml
 """
 
 from __future__ import annotations
@@ -62,7 +64,8 @@ def main() -> None:
     for o in opponents:
         table.add_column(f"vs {o}\nwin/draw/loss", justify="right")
         table.add_column(f"vs {o}\nmean reward (seat 0 / 1)", justify="right")
-    for name in ("illegal %", "rating", "min"):
+    measured = list(dict.fromkeys(k for m in rounds for k in m["eval"].get("measures", {})))  # a game's own
+    for name in ("illegal %", *(f"{k.replace('_', ' ')} %" for k in measured), "rating", "min"):
         table.add_column(name, justify="right")
     for m in rounds:
         cells = []
@@ -72,17 +75,22 @@ def main() -> None:
             cells += [f"{v.get('win', 0):.2f}/{v.get('draw', 0):.2f}/{v.get('loss', 0):.2f}",
                       f"{v.get('mean_reward', 0):+.3f} ({' / '.join(f'{seats[s]:+.2f}' for s in sorted(seats))})"]
         rating = m["eval"].get("rating")
+        shares = [m["eval"].get("measures", {}).get(k) for k in measured]
         table.add_row(str(m["round"]), *cells, f"{100 * m['eval']['columns'].get('illegal %', 0):.1f}",
+                      *("-" if x is None else f"{100 * x:.1f}" for x in shares),
                       f"{rating['ordinal']:.1f}" if rating else "-", f"{sum(m['seconds'].values()) / 60:.1f}")
     console = Console(width=160)
     console.print(table)
     training = Table(title="how each round trained (first→last step)")
-    for col in ("round", "rollout illegal %", "rows", "before training: agreement", "loss", *CURVES):
+    for col in ("round", "rollout illegal %", *(f"rollout {k.replace('_', ' ')} %" for k in measured), "rows",
+                "before training: agreement", "loss", *CURVES):
         training.add_column(col, justify="right")
     for m in rounds[1:]:
         curves = m["train"]
         agreement = m["dataset"].get("agreement")
-        training.add_row(str(m["round"]), f"{100 * m['rollout'].get('illegal_rate', 0):.1f}", str(m["dataset"]["rows"]),
+        shares = [m["rollout"].get("measures", {}).get(k) for k in measured]
+        training.add_row(str(m["round"]), f"{100 * m['rollout'].get('illegal_rate', 0):.1f}",
+                         *("-" if x is None else f"{100 * x:.1f}" for x in shares), str(m["dataset"]["rows"]),
                          "-" if agreement is None else f"{agreement:.2f}", first_last(curves.get("losses")),
                          *(first_last(curves.get(c)) for c in CURVES))
     console.print(training)

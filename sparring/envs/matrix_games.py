@@ -176,6 +176,13 @@ class MatrixGame(Game):
         return (f"You are player {seat + 1}: you play {' or '.join(m.capitalize() for m in mine)}, and player "
                 f"{2 - seat} plays {' or '.join(m.capitalize() for m in theirs)}.\n{shown}")
 
+    def determinize(self, seat: int, rng: random.Random) -> MatrixGame:
+        """A copy in which player 1's choice, which player 2 cannot see, is drawn afresh."""
+        twin = self.clone()
+        if seat == 1 and self.choices:
+            twin.choices = (rng.randrange(2),)
+        return twin
+
     def state(self, seat: int) -> tuple[Payoffs, int]:
         return self.payoffs, seat
 

@@ -48,6 +48,8 @@ def test_moves_are_simultaneous_and_rewarded_by_rank():
         asked.append(result.next_request.messages[-1].content)
         assert result.next_request.seat == 1 and result.next_request.legal_actions == ("left", "right")
     assert asked[0] == asked[1]  # player 2 is told nothing of player 1's choice
+    import random
+    assert {env.determinize(1, random.Random(s)).choices for s in range(20)} == {(0,), (1,)}  # nor does search
     final = env.step("right")
     assert final.terminated and final.rewards == pytest.approx((reward(2), reward(2)))
     assert final.info["nash"] == [["down", "right"]] and final.info["moves"] == ["down", "right"]
