@@ -11,7 +11,9 @@ penalty, every other seat the win. Every illegal reply is recorded on its turn (
 the reason) and counted per seat in the episode's info.
 
 A game subclasses `Game` and says what is its own: the start position, whose turn it is, the legal
-moves, applying a move, the view of one seat, and the outcome.
+moves, applying a move, the view of one seat, and the outcome; a game whose moves are not a word
+list (an offer in a negotiation) also says how a reply is read (`read`) and what the prompt offers
+(`options`).
 """
 
 from __future__ import annotations
@@ -74,6 +76,18 @@ class Game:
         """Rewards per seat once the game is over, else None."""
         raise NotImplementedError
 
+    def read(self, text: str) -> tuple[str | None, str]:
+        """(the move a reply makes, "") or (None, why it is illegal): by default the reply names exactly
+        one word of `vocabulary`, and that move is legal now."""
+        move, why = read_move(text, self.vocabulary)
+        if move is not None and move not in self.legal_moves():
+            return None, f"{move} is not a legal move now"
+        return move, why
+
+    def options(self) -> str:
+        """What the seat to act is told it may do: by default the list of its legal moves."""
+        return f"{self.legal_label}: {', '.join(self.legal_moves())}."
+
     def state(self, seat: int) -> Any:
         """The structured view scripted players read (hashable); by default the text view."""
         return self.view(seat)
@@ -105,12 +119,13 @@ class Game:
         return self._request()
 
     def _request(self, why: str = "") -> TurnRequest:
-        seat, legal = self.to_act(), self.legal_moves()
+        seat = self.to_act()
         retry = f"Your last reply was illegal: {why}.\n" if why else ""
         # One user message, no system message: the 135M default model answered far more often with a
         # legal move so (benchmarks/prompts.py measured the wordings).
-        text = f"{retry}{self.rules} {self.view(seat)}\n{self.legal_label}: {', '.join(legal)}.\n{self.ask}"
-        return TurnRequest(seat, (Message("user", text),), tuple(legal), self.state(seat), position=self.clone())
+        text = f"{retry}{self.rules} {self.view(seat)}\n{self.options()}\n{self.ask}"
+        return TurnRequest(seat, (Message("user", text),), tuple(self.legal_moves()), self.state(seat),
+                           position=self.clone())
 
     def _info(self) -> dict[str, Any]:
         return {"moves": list(self._moves), "illegal_by_seat": list(self._illegal)}
@@ -119,9 +134,7 @@ class Game:
         if self._done:
             raise RuntimeError("step() called on a finished episode; call reset() first")
         seat = self.to_act()
-        move, why = read_move(action_text, self.vocabulary)
-        if move is not None and move not in self.legal_moves():
-            move, why = None, f"{move} is not a legal move now"
+        move, why = self.read(action_text)
         zeros = (0.0,) * self.num_seats
         if move is None:
             self._illegal[seat] += 1

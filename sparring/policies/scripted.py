@@ -185,6 +185,35 @@ class MatrixNash:
         return {"kind": "scripted", "name": "matrix-nash"}
 
 
+class NegotiationTrader:
+    """negotiation-v1: accepts an offer that gains it value and that it can pay; otherwise offers 1
+    unit of the resource it values less for 2 of the one it values more (where it can), else passes."""
+
+    game = "negotiation"
+
+    def act(self, requests: Sequence[TurnRequest], seeds: Sequence[int] | None) -> list[Completion]:
+        from sparring.envs.negotiation import offer_text
+
+        answers = []
+        for request in requests:
+            seat, values, holdings, offer = request.state
+            mine = holdings[seat]
+            if offer is not None and offer[0] != seat:
+                _, comes_in, goes_out = offer
+                gain = sum(n * v for n, v in zip(comes_in, values)) - sum(n * v for n, v in zip(goes_out, values))
+                if gain > 0 and all(have >= n for have, n in zip(mine, goes_out)):
+                    answers.append(scripted_completion("[Accept]"))
+                    continue
+            low = 0 if values[0] < values[1] else 1
+            gives, asks = [0, 0], [0, 0]
+            gives[low], asks[1 - low] = 1, 2
+            answers.append(scripted_completion(offer_text(tuple(gives), tuple(asks)) if mine[low] >= 1 else "I pass."))
+        return answers
+
+    def provenance(self) -> dict[str, Any]:
+        return {"kind": "scripted", "name": "negotiation-trader"}
+
+
 def _after(game, move: str):
     twin = game.clone()
     twin.apply(move)
