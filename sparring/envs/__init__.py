@@ -30,6 +30,9 @@ ENVS.register("matrix-2x2-v1", "sparring.envs.matrix_games:MatrixGame",
 ENVS.register("negotiation-v1", "sparring.envs.negotiation:Negotiation",
               "SPIRAL's Simple Negotiation: two seats trade Wood and Gold, valued oppositely, by offers in "
               "free text; the larger gain in value after 10 messages wins")
+ENVS.register("bargaining-v1", "sparring.envs.bargaining:Bargaining",
+              "GLEE's alternating-offers bargaining over 10,000 coins, discounted 0.95 a round; fairness and "
+              "efficiency measured")
 ENVS.register_family("reasoning-gym/", "sparring.envs.reasoning_gym",
                      "reasoning-gym's procedural tasks, scored by its own score_answer (its levels: the task's curriculum)",
                      example="chain_sum")

@@ -19,6 +19,9 @@ POLICIES.register("matrix-nash", "sparring.policies.scripted:MatrixNash",
                   "a 2x2 matrix game's pure Nash equilibrium move (the better for it of two), else its maximin move")
 POLICIES.register("negotiation-trader", "sparring.policies.scripted:NegotiationTrader",
                   "negotiation-v1: accepts what gains it value; offers 1 of what it values less for 2 of the other")
+POLICIES.register("bargaining-concession", "sparring.policies.scripted:BargainingConcession",
+                  "bargaining-v1: asks for 9,000 coins, 500 less each round (never under half); accepts what "
+                  "beats its next demand, discounted")
 POLICIES.register("mcts", "sparring.search.player:SearchPlayer",
                   "rules-only tree search (PUCT, uniform priors, random rollouts, 100 simulations) in any env "
                   "that can be copied and lists its legal moves; mcts(<checkpoint>) searches with a model's priors")

@@ -214,6 +214,36 @@ class NegotiationTrader:
         return {"kind": "scripted", "name": "negotiation-trader"}
 
 
+class BargainingConcession:
+    """bargaining-v1's fixed-concession bargainer: proposing in round r it keeps 9,000 − 500·(r − 1)
+    coins (never under half); it accepts an offer worth at least what it would keep by proposing
+    next round, discounted one round."""
+
+    game = "bargaining"
+
+    @staticmethod
+    def demand(r: int) -> int:
+        from sparring.envs.bargaining import TOTAL
+
+        return max(TOTAL // 2, 9_000 - 500 * (r - 1))
+
+    def act(self, requests: Sequence[TurnRequest], seeds: Sequence[int] | None) -> list[Completion]:
+        from sparring.envs.bargaining import DISCOUNT, TOTAL
+
+        answers = []
+        for request in requests:
+            seat, history = request.state
+            if history and history[-1][2] is None:  # an offer to answer
+                r, given = len(history), TOTAL - history[-1][1]
+                answers.append(scripted_completion("[Accept]" if given >= DISCOUNT * self.demand(r + 1) else "[Reject]"))
+            else:
+                answers.append(scripted_completion(f"[Offer: {self.demand(len(history) + 1)}]"))
+        return answers
+
+    def provenance(self) -> dict[str, Any]:
+        return {"kind": "scripted", "name": "bargaining-concession"}
+
+
 def _after(game, move: str):
     twin = game.clone()
     twin.apply(move)
