@@ -7,10 +7,11 @@ the default job's arithmetic (chain_sum, basic_arithmetic, products, decimal_cha
 simple_equations), three number tasks in words (gcd, lcm, leg_counting) and two word tasks it never
 trains on (letter_counting, spell_backward).
 
-    .venv/bin/python benchmarks/reasoning_gym.py runs/<make run's run>/rounds/6/checkpoint \
+    .venv/bin/python benchmarks/reasoning_tasks.py runs/<make run's run>/rounds/6/checkpoint \
         [--tasks chain_sum,...] [--levels 1,2] [--n 40] [--max-new-tokens 64]
 """
 
+# (This file is not named reasoning_gym.py: run as a script, it would shadow the reasoning_gym package.)
 from __future__ import annotations
 
 import argparse
