@@ -33,6 +33,9 @@ ENVS.register("negotiation-v1", "sparring.envs.negotiation:Negotiation",
 ENVS.register("bargaining-v1", "sparring.envs.bargaining:Bargaining",
               "GLEE's alternating-offers bargaining over 10,000 coins, discounted 0.95 a round; fairness and "
               "efficiency measured")
+ENVS.register("taboo-v1", "sparring.envs.taboo:Taboo",
+              "SPAG's adversarial taboo: the attacker clues a secret WordNet noun without saying it, the defender "
+              "guesses among 4 candidates; held-out words at evaluation")
 ENVS.register_family("reasoning-gym/", "sparring.envs.reasoning_gym",
                      "reasoning-gym's procedural tasks, scored by its own score_answer (its levels: the task's curriculum)",
                      example="chain_sum")

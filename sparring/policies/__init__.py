@@ -22,6 +22,9 @@ POLICIES.register("negotiation-trader", "sparring.policies.scripted:NegotiationT
 POLICIES.register("bargaining-concession", "sparring.policies.scripted:BargainingConcession",
                   "bargaining-v1: asks for 9,000 coins, 500 less each round (never under half); accepts what "
                   "beats its next demand, discounted")
+POLICIES.register("taboo-definer", "sparring.policies.scripted:TabooDefiner",
+                  "taboo-v1: as attacker the word's WordNet definition, masked; as defender the candidate whose "
+                  "definition best matches the clues")
 POLICIES.register("mcts", "sparring.search.player:SearchPlayer",
                   "rules-only tree search (PUCT, uniform priors, random rollouts, 100 simulations) in any env "
                   "that can be copied and lists its legal moves; mcts(<checkpoint>) searches with a model's priors")

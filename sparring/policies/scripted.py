@@ -244,6 +244,35 @@ class BargainingConcession:
         return {"kind": "scripted", "name": "bargaining-concession"}
 
 
+class TabooDefiner:
+    """taboo-v1 with the dictionary: as attacker it gives the word's definition (the word masked); as
+    defender it guesses the candidate whose definition shares the most words with the attacker's
+    clues (of four letters or more), asking for more while none shares any before its last turn."""
+
+    game = "taboo"
+
+    def act(self, requests: Sequence[TurnRequest], seeds: Sequence[int] | None) -> list[Completion]:
+        import re
+
+        from sparring.envs.taboo import Taboo, definition
+
+        answers = []
+        for request in requests:
+            seat, word, shown, said = request.state
+            if seat == 0:
+                answers.append(scripted_completion(f"It is {definition(word)}."))
+                continue
+            clues = {w for s, text in said if s == 0 for w in re.findall(r"[a-z]{4,}", text.lower())}
+            overlap = {c: len(clues & set(re.findall(r"[a-z]{4,}", definition(c).lower()))) for c in shown}
+            best = max(shown, key=lambda c: overlap[c])
+            last = len(said) + 1 >= Taboo.max_turns - 1
+            answers.append(scripted_completion(f"Is it {best}?" if overlap[best] or last else "Tell me more."))
+        return answers
+
+    def provenance(self) -> dict[str, Any]:
+        return {"kind": "scripted", "name": "taboo-definer"}
+
+
 def _after(game, move: str):
     twin = game.clone()
     twin.apply(move)
