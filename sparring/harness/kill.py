@@ -32,15 +32,18 @@ TIMING_KEYS = {"seconds", "tokens_per_s"}
 
 def tiny_run_settings(tiny_model: str, recipe: str = "rest-em", env: str = "arithmetic-v0", rounds: int = 2,
                       extra: tuple[str, ...] = ()) -> list[str]:
-    """A whole run on the tiny model in seconds: few problems or games, short outputs, the recipe's
-    tiny settings; a game meets its past checkpoints in half its games."""
+    """A whole run on the tiny model in seconds: few problems or games, short outputs, at most 4
+    training steps a round on rows as long as the longest prompt (a negotiation's ten messages), the
+    recipe's tiny settings; a game meets its past checkpoints in half its games."""
     from sparring.envs import ENVS
     from sparring.recipes import RECIPES
 
+    section = RECIPES.load(recipe).config_key
     settings = [f"model='{tiny_model}'", f"rounds={rounds}", f"recipe={recipe}", f"env={env}",
                 "rollout.problems_per_round=16", "rollout.samples_per_problem=2", "rollout.max_new_tokens=16",
                 "eval.problems_per_level=8", "eval.max_new_tokens=8", "matches.eval_games=8",
-                "backend.dtype='float32'", *RECIPES.load(recipe).tiny_settings]
+                "backend.dtype='float32'", f"{section}.max_steps=4", f"{section}.max_length=1024",
+                *RECIPES.load(recipe).tiny_settings]
     if getattr(ENVS.load(env), "levels", None):
         settings.append("eval.levels=[1, 2]")
     if ENVS.load(env).num_seats > 1:
@@ -52,8 +55,9 @@ def harness_cases() -> list[tuple[str, str, tuple[str, ...]]]:
     """(recipe, env, extra settings) the harness runs: every recipe on the first env it accepts
     (arithmetic-v0 where it can), rest-em once more with the balance probe, a selection objective and
     mixed reference rows, rest-em on task 'propose' (a scripted proposer, so the tiny model's solver
-    has problems to answer), every game with selfplay (per-role on tic-tac-toe: a checkpoint per seat), and
-    rest-em on one member of each env family (reasoning-gym/chain_sum)."""
+    has problems to answer), every game with selfplay (per-role on tic-tac-toe over two rounds: a
+    checkpoint per seat, meeting its past; the other games one round: what they add is their own
+    episodes), and rest-em on one member of each env family (reasoning-gym/chain_sum), one round."""
     from sparring.envs import ENVS
     from sparring.recipes import RECIPES
 
@@ -63,8 +67,8 @@ def harness_cases() -> list[tuple[str, str, tuple[str, ...]]]:
                  "propose.solver_band=[0.0, 1.0]")
     return [(recipe, first_env(recipe), ()) for recipe in RECIPES.ids()] + [
         ("rest-em", "arithmetic-v0", steered), ("rest-em", "arithmetic-v0", proposing)] + [
-        ("selfplay", env, ("selfplay.policies='per-role'",) if env == "tictactoe-v1" else ()) for env in games] + [
-        ("rest-em", env, ()) for env in ENVS.representatives() if env not in ENVS.ids()]
+        ("selfplay", env, ("selfplay.policies='per-role'",) if env == "tictactoe-v1" else ("rounds=1",)) for env in games
+    ] + [("rest-em", env, ("rounds=1",)) for env in ENVS.representatives() if env not in ENVS.ids()]
 
 
 def first_env(recipe: str) -> str:
