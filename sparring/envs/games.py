@@ -111,6 +111,7 @@ class Game:
         return twin
 
     def reset(self, seed: int) -> TurnRequest:
+        self.seed = seed  # a game that holds content out (matrix game types, taboo words) picks it by seed
         self.start(random.Random(seed))
         self._done = False
         self._retries = self.illegal_retries

@@ -143,14 +143,10 @@ class MatrixGame(Game):
             raise ValueError(f"phrasing is one of {', '.join(PHRASINGS)} (or None: drawn per episode); got {phrasing!r}")
         self.phrasing_asked = phrasing
 
-    def reset(self, seed: int):
-        self._seed = seed
-        return super().reset(seed)
-
     def start(self, rng: random.Random) -> None:
         from sparring.evaluate import HELDOUT_SEED_BASE
 
-        k = self._seed - HELDOUT_SEED_BASE
+        k = self.seed - HELDOUT_SEED_BASE
         if k >= 0:
             self.game_type = HELDOUT_TYPES[(k // 4) % len(HELDOUT_TYPES)]
             swaps = random.Random(f"matrix-2x2/{self.game_type}").randrange(4)

@@ -124,14 +124,10 @@ class Taboo(Game):
     measures = staticmethod(measures)  # the games task reports them per round and at evaluation
     max_turns = 6
 
-    def reset(self, seed: int):
-        self._seed = seed
-        return super().reset(seed)
-
     def start(self, rng: random.Random) -> None:
         from sparring.evaluate import HELDOUT_SEED_BASE
 
-        k = self._seed - HELDOUT_SEED_BASE
+        k = self.seed - HELDOUT_SEED_BASE
         pool = heldout_words() if k >= 0 else train_words()
         self.word = pool[k % len(pool)] if k >= 0 else rng.choice(pool)
         self.candidates = (self.word, *rng.sample([w for w in pool if w != self.word], K - 1))

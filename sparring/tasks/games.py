@@ -112,7 +112,7 @@ class GameTask:
         return {"illegal_rate": illegal_rate(episodes), **self._measures(episodes)}
 
     def _measures(self, episodes: Sequence[Episode]) -> dict[str, Any]:
-        """The game's own measures of the trained policy's play, where it has them (matrix games)."""
+        """The game's own measures of the trained policy's play, where it has them (matrix games, bargaining, taboo)."""
         measure = getattr(ENVS.load(self.cfg.env), "measures", None)
         return {} if measure is None else {"measures": measure(episodes, TRAINED)}
 
