@@ -27,6 +27,9 @@ ENVS.register("connect-four-v1", "sparring.envs.connect_four:ConnectFour",
 ENVS.register("matrix-2x2-v1", "sparring.envs.matrix_games:MatrixGame",
               "one of the 144 ordinal 2x2 games an episode, both seats choosing at once; payoffs as a table or "
               "in words; pure Nash equilibria in the info")
+ENVS.register("iterated-prisoners-dilemma-v1", "sparring.envs.matrix_games:IteratedPrisonersDilemma",
+              "the prisoner's dilemma five times in a row, each play simultaneous, earlier plays shown; the mean "
+              "reward; cooperation measured")
 ENVS.register("negotiation-v1", "sparring.envs.negotiation:Negotiation",
               "SPIRAL's Simple Negotiation: two seats trade Wood and Gold, valued oppositely, by offers in "
               "free text; the larger gain in value after 10 messages wins")

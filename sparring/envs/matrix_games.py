@@ -88,18 +88,20 @@ def reward(rank: int) -> float:
     return (rank - 2.5) / 1.5
 
 
-def _table(payoffs: Payoffs) -> str:
+def _table(payoffs: Payoffs, labels: tuple[tuple[str, str], tuple[str, str]]) -> str:
     cells = [f"{a}, {b}" for a, b in payoffs]
+    (up, down), (left, right) = ([m.capitalize() for m in moves] for moves in labels)
     return ("Points (player 1, player 2), from 1 (worst) to 4 (best):\n"
-            f"        Left    Right\nUp      {cells[0]:<8}{cells[1]}\nDown    {cells[2]:<8}{cells[3]}")
+            f"{'':<12}{left:<12}{right}\n{up:<12}{cells[0]:<12}{cells[1]}\n{down:<12}{cells[2]:<12}{cells[3]}")
 
 
 def _points(n: int) -> str:
     return f"{n} point{'s' * (n != 1)}"
 
 
-def _words(payoffs: Payoffs) -> str:
-    return " ".join(f"If player 1 plays {ROWS[r].capitalize()} and player 2 plays {COLUMNS[c].capitalize()}, player 1 "
+def _words(payoffs: Payoffs, labels: tuple[tuple[str, str], tuple[str, str]]) -> str:
+    rows, columns = labels
+    return " ".join(f"If player 1 plays {rows[r].capitalize()} and player 2 plays {columns[c].capitalize()}, player 1 "
                     f"gets {_points(payoffs[r * 2 + c][0])} and player 2 gets {_points(payoffs[r * 2 + c][1])}."
                     for r in (0, 1) for c in (0, 1)) + " Points go from 1 (worst) to 4 (best)."
 
@@ -131,7 +133,9 @@ def measures(episodes: Sequence, policy_id: str) -> dict[str, float | None]:
 
 class MatrixGame(Game):
     reward_range = (-1.5, 1.0)
+    labels = (ROWS, COLUMNS)  # each player's moves
     vocabulary = {move: move for move in ROWS + COLUMNS}
+    repeats = 1  # the game is played this many times in a row; the reward is the mean
     rules = ("Let's play a game for points: two players each choose a move at the same time, without seeing the "
              "other's choice. Each wants as many points as possible.")
     ask = "Which move do you choose? Answer with one word."
@@ -158,37 +162,84 @@ class MatrixGame(Game):
         self.choices: tuple[int, ...] = ()
 
     def to_act(self) -> int:
-        return len(self.choices)
+        return len(self.choices) % 2
 
     def legal_moves(self) -> list[str]:
-        return list(ROWS if self.to_act() == 0 else COLUMNS)
+        return list(self.labels[self.to_act()])
 
     def apply(self, move: str) -> None:
-        self.choices += ((ROWS if self.to_act() == 0 else COLUMNS).index(move),)
+        self.choices += (self.labels[self.to_act()].index(move),)
+
+    def _played(self) -> list[tuple[int, int]]:
+        """The (row, column) choices of the plays both players have made."""
+        return [(self.choices[i], self.choices[i + 1]) for i in range(0, len(self.choices) - 1, 2)]
 
     def view(self, seat: int) -> str:
-        mine, theirs = (ROWS, COLUMNS) if seat == 0 else (COLUMNS, ROWS)
-        shown = _table(self.payoffs) if self.phrasing == "table" else _words(self.payoffs)
-        return (f"You are player {seat + 1}: you play {' or '.join(m.capitalize() for m in mine)}, and player "
+        mine, theirs = self.labels[seat], self.labels[1 - seat]
+        shown = _table(self.payoffs, self.labels) if self.phrasing == "table" else _words(self.payoffs, self.labels)
+        text = (f"You are player {seat + 1}: you play {' or '.join(m.capitalize() for m in mine)}, and player "
                 f"{2 - seat} plays {' or '.join(m.capitalize() for m in theirs)}.\n{shown}")
+        if self.repeats > 1:  # only plays both have made: player 2 never sees player 1's pending choice
+            done = self._played()
+            text += (f"\nThe game is played {self.repeats} times; your points are the average. This is play "
+                     f"{len(done) + 1}.")
+            text += "".join(f"\nPlay {i}: player 1 chose {self.labels[0][r]}, player 2 chose {self.labels[1][c]}."
+                            for i, (r, c) in enumerate(done, 1))
+        return text
 
     def determinize(self, seat: int, rng: random.Random) -> MatrixGame:
-        """A copy in which player 1's choice, which player 2 cannot see, is drawn afresh."""
+        """A copy in which player 1's pending choice, which player 2 cannot see, is drawn afresh."""
         twin = self.clone()
-        if seat == 1 and self.choices:
-            twin.choices = (rng.randrange(2),)
+        if seat == 1 and len(self.choices) % 2:
+            twin.choices = self.choices[:-1] + (rng.randrange(2),)
         return twin
 
-    def state(self, seat: int) -> tuple[Payoffs, int]:
-        return self.payoffs, seat
+    def state(self, seat: int) -> tuple:
+        return self.payoffs, seat, tuple(self._played())
 
     def outcome(self) -> tuple[float, ...] | None:
-        if len(self.choices) < 2:
+        if len(self.choices) < 2 * self.repeats:
             return None
-        row, column = self.choices
-        return tuple(reward(rank) for rank in self.payoffs[row * 2 + column])
+        plays = self._played()
+        return tuple(sum(reward(self.payoffs[r * 2 + c][s]) for r, c in plays) / len(plays) for s in (0, 1))
 
     def _info(self) -> dict[str, Any]:
         return {**super()._info(), "game_type": self.game_type, "phrasing": self.phrasing,
                 "payoffs": [list(cell) for cell in self.payoffs],
-                "nash": [[ROWS[r], COLUMNS[c]] for r, c in pure_nash(self.payoffs)]}
+                "nash": [[self.labels[0][r], self.labels[1][c]] for r, c in pure_nash(self.payoffs)]}
+
+
+PRISONERS_DILEMMA: Payoffs = ((3, 3), (1, 4), (4, 1), (2, 2))  # cooperate/defect, ranked for each player
+
+
+def cooperation(episodes: Sequence, policy_id: str) -> dict[str, float | None]:
+    """An iterated prisoner's dilemma's measures over its finished games: the share of `policy_id`'s
+    choices that cooperate, and the share of plays in which both players cooperated."""
+    mine, both = [], []
+    for e in episodes:
+        moves = e.info.get("moves", [])
+        if not e.has_outcome or len(moves) != 2 * IteratedPrisonersDilemma.repeats:
+            continue  # failed or forfeited
+        plays = list(zip(moves[0::2], moves[1::2]))
+        both += [play == ("cooperate", "cooperate") for play in plays]
+        mine += [play[seat] == "cooperate" for play in plays for seat in e.seats_of(policy_id)]
+    return {"cooperation": sum(mine) / len(mine) if mine else None,
+            "mutual_cooperation": sum(both) / len(both) if both else None}
+
+
+class IteratedPrisonersDilemma(MatrixGame):
+    """The prisoner's dilemma played `repeats` = 5 times in a row by the same two players, each play
+    simultaneous, every earlier play shown to both; the reward is the mean of the plays' rewards."""
+
+    labels = (("cooperate", "defect"), ("cooperate", "defect"))
+    vocabulary = {form: move for move, forms in {"cooperate": "cooperates cooperated cooperating",
+                                                 "defect": "defects defected defecting"}.items()
+                  for form in (move, *forms.split())}
+    repeats = 5
+    measures = staticmethod(cooperation)
+
+    def start(self, rng: random.Random) -> None:
+        self.payoffs = PRISONERS_DILEMMA
+        self.game_type = GAME_TYPES.index(min(_labellings(PRISONERS_DILEMMA)))
+        self.phrasing = self.phrasing_asked or rng.choice(PHRASINGS)
+        self.choices = ()

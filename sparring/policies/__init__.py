@@ -17,6 +17,8 @@ POLICIES.register("kuhn-equilibrium", "sparring.policies.scripted:KuhnEquilibriu
                   "a Nash equilibrium of Kuhn poker (the first seat's value against it: -1/18 chip a hand)")
 POLICIES.register("matrix-nash", "sparring.policies.scripted:MatrixNash",
                   "a 2x2 matrix game's pure Nash equilibrium move (the better for it of two), else its maximin move")
+POLICIES.register("tit-for-tat", "sparring.policies.scripted:TitForTat",
+                  "the iterated prisoner's dilemma: cooperates first, then plays what the other played last")
 POLICIES.register("negotiation-trader", "sparring.policies.scripted:NegotiationTrader",
                   "negotiation-v1: accepts what gains it value; offers 1 of what it values less for 2 of the other")
 POLICIES.register("bargaining-concession", "sparring.policies.scripted:BargainingConcession",

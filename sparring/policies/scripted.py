@@ -164,11 +164,11 @@ class MatrixNash:
     game = "matrix-2x2"
 
     def act(self, requests: Sequence[TurnRequest], seeds: Sequence[int] | None) -> list[Completion]:
-        from sparring.envs.matrix_games import COLUMNS, ROWS, pure_nash
+        from sparring.envs.matrix_games import pure_nash
 
         answers = []
         for request in requests:
-            payoffs, seat = request.state
+            payoffs, seat, _ = request.state
 
             def mine(move: int, other: int) -> int:
                 return payoffs[move * 2 + other if seat == 0 else other * 2 + move][seat]
@@ -178,11 +178,28 @@ class MatrixNash:
                 move = max(equilibria, key=lambda cell: payoffs[cell[0] * 2 + cell[1]][seat])[seat]
             else:
                 move = max((0, 1), key=lambda m: min(mine(m, o) for o in (0, 1)))
-            answers.append(scripted_completion((ROWS, COLUMNS)[seat][move]))
+            answers.append(scripted_completion(request.legal_actions[move]))  # the seat's moves, in order
         return answers
 
     def provenance(self) -> dict[str, Any]:
         return {"kind": "scripted", "name": "matrix-nash"}
+
+
+class TitForTat:
+    """The iterated prisoner's dilemma's classic: cooperates first, then plays what the other player
+    played last."""
+
+    game = "iterated-prisoners-dilemma"
+
+    def act(self, requests: Sequence[TurnRequest], seeds: Sequence[int] | None) -> list[Completion]:
+        answers = []
+        for request in requests:
+            _, seat, played = request.state
+            answers.append(scripted_completion(request.legal_actions[played[-1][1 - seat]] if played else "cooperate"))
+        return answers
+
+    def provenance(self) -> dict[str, Any]:
+        return {"kind": "scripted", "name": "tit-for-tat"}
 
 
 class NegotiationTrader:

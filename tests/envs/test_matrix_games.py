@@ -67,8 +67,8 @@ def test_a_move_outside_the_matrix_is_illegal_and_a_second_forfeits(reply):
 def test_both_phrasings_show_the_same_payoffs():
     table = make_env("matrix-2x2-v1", phrasing="table").reset(7).messages[-1].content
     words = make_env("matrix-2x2-v1", phrasing="words").reset(7).messages[-1].content
-    assert "Left    Right" in table and "If player 1 plays" not in table
-    assert "If player 1 plays Up and player 2 plays Left" in words and "Left    Right" not in words
+    assert "Left        Right\nUp          " in table and "If player 1 plays" not in table
+    assert "If player 1 plays Up and player 2 plays Left" in words and "Points (player 1" not in words
     with pytest.raises(ValueError, match="phrasing is one of table, words"):
         make_env("matrix-2x2-v1", phrasing="prose")
 
@@ -116,7 +116,7 @@ def _state_request(payoffs, seat):
     from sparring.types import Message, TurnRequest
 
     legal = ("up", "down") if seat == 0 else ("left", "right")
-    return TurnRequest(seat, (Message("user", "?"),), legal, (payoffs, seat))
+    return TurnRequest(seat, (Message("user", "?"),), legal, (payoffs, seat, ()))
 
 
 @pytest.mark.parametrize("payoffs,seat,move", [
@@ -127,3 +127,35 @@ def _state_request(payoffs, seat):
 def test_the_nash_player(payoffs, seat, move):
     (answer,) = POLICIES.make("matrix-nash").act([_state_request(payoffs, seat)], [0])
     assert answer.text == move
+
+
+def test_the_iterated_prisoners_dilemma_shows_only_finished_plays_and_averages():
+    env = make_env("iterated-prisoners-dilemma-v1", phrasing="table")
+    first = env.reset(3).messages[-1].content
+    assert "Cooperate" in first and "played 5 times" in first and "Play 1:" not in first
+    asked = env.step("I cooperate.").next_request.messages[-1].content
+    assert "Play 1:" not in asked and asked.replace("player 2: you play", "player 1: you play") != first  # nothing of it
+    result = env.step("defect")
+    assert "Play 1: player 1 chose cooperate, player 2 chose defect." in result.next_request.messages[-1].content
+    for move in ["defect", "defect"] * 4:
+        result = env.step(move)
+    assert result.terminated
+    assert result.rewards == pytest.approx(((reward(1) + 4 * reward(2)) / 5, (reward(4) + 4 * reward(2)) / 5))
+    assert result.info["nash"] == [["defect", "defect"]]
+
+
+def test_tit_for_tat_and_the_cooperation_measures():
+    from sparring.engine import EpisodeSpec, run_episodes
+    from sparring.envs.matrix_games import cooperation
+
+    players = {TRAINED: POLICIES.make("tit-for-tat"), "random-legal": POLICIES.make("random-legal")}
+    specs = [EpisodeSpec(id=f"g{k}", env_id="iterated-prisoners-dilemma-v1", seed=k,
+                         policies=(TRAINED, "random-legal") if k % 2 else ("random-legal", TRAINED),
+                         tags={"opponent": "random-legal"}) for k in range(40)]
+    episodes = run_episodes(specs, players, {"round": 0})
+    for e in episodes:
+        seat = e.seats_of(TRAINED)[0]
+        mine, theirs = e.info["moves"][seat::2], e.info["moves"][1 - seat::2]
+        assert mine == ["cooperate", *theirs[:-1]]  # it copies the other's last play
+    measured = cooperation(episodes, TRAINED)
+    assert 0.5 < measured["cooperation"] < 0.7 and 0.2 < measured["mutual_cooperation"] < 0.4
