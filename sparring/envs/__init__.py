@@ -42,6 +42,9 @@ ENVS.register("taboo-v1", "sparring.envs.taboo:Taboo",
 ENVS.register_family("reasoning-gym/", "sparring.envs.reasoning_gym",
                      "reasoning-gym's procedural tasks, scored by its own score_answer (its levels: the task's curriculum)",
                      example="chain_sum")
+ENVS.register_family("textarena/", "sparring.envs.textarena",
+                     "TextArena's two-player games, seat by seat (TextArena's own rule for invalid moves)",
+                     example="TicTacToe-v0")
 
 
 def env_version(env_id: str) -> int:
