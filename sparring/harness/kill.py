@@ -55,9 +55,10 @@ def harness_cases() -> list[tuple[str, str, tuple[str, ...]]]:
     """(recipe, env, extra settings) the harness runs: every recipe on the first env it accepts
     (arithmetic-v0 where it can), rest-em once more with the balance probe, a selection objective and
     mixed reference rows, rest-em on task 'propose' (a scripted proposer, so the tiny model's solver
-    has problems to answer), every game with selfplay (per-role on tic-tac-toe over two rounds: a
-    checkpoint per seat, meeting its past; the other games one round: what they add is their own
-    episodes), and rest-em on one member of each env family (reasoning-gym/chain_sum), one round."""
+    has problems to answer), selfplay on every game no recipe's case plays (per-role on tic-tac-toe over
+    two rounds: a checkpoint per seat, meeting its past; the other games one round: what they add is
+    their own episodes), and rest-em on one member of each env family (reasoning-gym/chain_sum,
+    textarena/TicTacToe-v0), one round."""
     from sparring.envs import ENVS
     from sparring.recipes import RECIPES
 
@@ -65,9 +66,11 @@ def harness_cases() -> list[tuple[str, str, tuple[str, ...]]]:
     steered = ("balance.enabled=true", "balance.probe_episodes=16", "curate.select='shortest'", "curate.mix_fraction=0.25")
     proposing = ("task='propose'", "propose.proposer='seed-proposer'", "propose.prompts=8", "propose.solver_samples=2",
                  "propose.solver_band=[0.0, 1.0]")
-    return [(recipe, first_env(recipe), ()) for recipe in RECIPES.ids()] + [
-        ("rest-em", "arithmetic-v0", steered), ("rest-em", "arithmetic-v0", proposing)] + [
+    by_recipe = [(recipe, first_env(recipe), ()) for recipe in RECIPES.ids()]
+    covered = {env for _, env, _ in by_recipe}  # a game a recipe's case already plays needs no case of its own
+    return by_recipe + [("rest-em", "arithmetic-v0", steered), ("rest-em", "arithmetic-v0", proposing)] + [
         ("selfplay", env, ("selfplay.policies='per-role'",) if env == "tictactoe-v1" else ("rounds=1",)) for env in games
+        if env == "tictactoe-v1" or env not in covered
     ] + [("rest-em", env, ("rounds=1",)) for env in ENVS.representatives() if env not in ENVS.ids()]
 
 

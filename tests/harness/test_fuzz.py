@@ -22,9 +22,10 @@ def test_random_outputs_never_break_an_env(env_id):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("env_id", ENVS.representatives())
-def test_ten_thousand_random_outputs_per_env(env_id):
-    report = fuzz_env(env_id, actions=10_000)
+def test_ten_thousand_random_outputs_on_the_default_env():
+    """Full size on the default job's env; `benchmarks/safety.py` runs 10,000 on every env (at ~20 s an
+    env, all of them here would cost `make test` five minutes)."""
+    report = fuzz_env("arithmetic-v0", actions=10_000)
     assert report.actions >= 10_000
 
 
