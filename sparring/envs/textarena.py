@@ -3,8 +3,7 @@
 Each id `textarena/<game>` is one of TextArena's registered games (`sparring envs` lists them where
 the package is installed: `pip install -e '.[textarena]'`, which `make` does), made with TextArena's
 training wrappers (its `-train` variant: the current board or the messages so far, not the whole
-transcript). A game that does not seat two players is refused when it is first used, with
-TextArena's reason.
+transcript). A game that does not seat two players fails its episodes with TextArena's reason.
 
 **Seats.** TextArena's player 0 and 1 are seats 0 and 1; each turn the seat TextArena says is to act
 gets TextArena's observation for it as one user message, and its reply goes to TextArena's `step`
@@ -74,13 +73,9 @@ def package_version() -> str:
 
 @functools.cache
 def load(game: str) -> type:
-    """The env class of one game, after checking that TextArena seats two players in it."""
-    probe = type(f"TextArena[{game}]", (TextArenaEnv,), {"game": game})()
-    try:
-        probe.reset(0)
-    except Exception as e:  # TextArena's own refusal (a one- or many-player game), or its import failing
-        raise SparringError(f"textarena/{game} cannot be played by two seats here: {type(e).__name__}: {e}") from None
-    return type(probe)
+    """The env class of one game (made without playing it: `sparring envs` loads all 238, and some
+    download data when first played)."""
+    return type(f"TextArena[{game}]", (TextArenaEnv,), {"game": game})
 
 
 class TextArenaEnv:
@@ -105,7 +100,10 @@ class TextArenaEnv:
         made = self.game + "-train" if self.game + "-train" in _registry() else self.game
         self._random_state = random.Random(seed).getstate()
         self._env = self._own_random(lambda: ta.make(made))
-        self._own_random(lambda: self._env.reset(num_players=2, seed=seed))
+        try:
+            self._own_random(lambda: self._env.reset(num_players=2, seed=seed))
+        except AssertionError as e:  # TextArena's refusal of a game for one or for more players
+            raise SparringError(f"textarena/{self.game} cannot be played by two seats: {e}") from None
         self._invalid: list[str] = []
         state = self._env.state
         refuse = state.set_invalid_move
