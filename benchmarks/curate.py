@@ -25,14 +25,14 @@ from sparring.balance import round_balance
 from sparring.cli import _quiet_libraries
 from sparring.curate import CurateConfig, curate
 from sparring.engine import EpisodeSpec, run_episodes
-from sparring.evaluate import heldout_set
+from sparring.heldout import heldout_set
 from sparring.models.paths import DEFAULT_MODEL
 from sparring.models.precision import resolve_dtype
 from sparring.policies import TRAINED
 from sparring.policies.checkpoints import load_model
 from sparring.qdc import qdc_metrics
 from sparring.recipes.rest_em import RestEMConfig, build
-from sparring.report.console import progress_bar
+from sparring.reports.console import progress_bar
 from sparring.store import EpisodeStore
 from sparring.types import SamplingParams
 

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sparring.cli import _quiet_libraries
-from sparring.compare import compare, device_unit, tables
+from sparring.comparison import compare, device_unit, tables
 from sparring.rundir import RunDir
 
 VARIANTS = {

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from sparring.cli import _quiet_libraries
 from sparring.engine import EpisodeSpec, run_episodes
-from sparring.evaluate import evaluate, heldout_set
+from sparring.heldout import evaluate, heldout_set
 from sparring.models import load_backend
 from sparring.models.precision import resolve_dtype
 from sparring.policies import TRAINED, LLMPolicy

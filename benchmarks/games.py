@@ -32,7 +32,7 @@ from rich.table import Table
 
 from sparring.cli import _quiet_libraries
 from sparring.engine import EpisodeSpec, run_episodes
-from sparring.evaluate import HELDOUT_SEED_BASE, evaluate, heldout_set
+from sparring.heldout import HELDOUT_SEED_BASE, evaluate, heldout_set
 from sparring.models.precision import resolve_dtype
 from sparring.policies import POLICIES, TRAINED, Policy, strong_players
 from sparring.policies.checkpoints import load_model

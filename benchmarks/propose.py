@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sparring.cli import _quiet_libraries
-from sparring.compare import compare, tables
+from sparring.comparison import compare, tables
 from sparring.rundir import RunDir
 
 CONFIG = Path("examples/propose-arithmetic.toml")

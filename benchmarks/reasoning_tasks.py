@@ -21,10 +21,10 @@ from rich.console import Console
 from rich.table import Table
 
 from sparring.cli import _quiet_libraries
-from sparring.evaluate import evaluate, heldout_set
+from sparring.heldout import evaluate, heldout_set
 from sparring.models import load_backend
 from sparring.models.paths import DEFAULT_MODEL
-from sparring.report.console import progress_bar
+from sparring.reports.console import progress_bar
 
 TASKS = ("chain_sum", "basic_arithmetic", "products", "decimal_chain_sum", "simple_equations", "gcd", "lcm",
          "leg_counting", "letter_counting", "spell_backward")

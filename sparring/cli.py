@@ -1,5 +1,6 @@
-"""The `sparring` command: run rounds, compare recipes, list environments, evaluate a checkpoint, show a
-run's league, write a run's report."""
+"""The `sparring` command: run rounds, compare recipes, list environments, check one, evaluate a
+checkpoint, show a run's league, write a run's report. Each verb is a function of `sparring.api`; this
+module only prints what they return and turns their errors into one line."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from sparring import api
 from sparring.errors import SparringError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -42,12 +44,20 @@ def _quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def _warn_plugin_problems() -> None:
+    """A plugin that could not be registered is left out with a warning; the rest still work."""
+    from sparring.registry import plugin_problems
+
+    for problem in plugin_problems():
+        console.print(f"[yellow]warning:[/] {escape(problem)}")
+
+
 _DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS, errno.EPERM, errno.EIO)
 
 
 @contextmanager
-def _user_errors(resume_hint: Path | None = None) -> Iterator[None]:
-    hint = f" Continue with: sparring run --resume --out {resume_hint}" if resume_hint else ""
+def _user_errors(resume_hint: str = "") -> Iterator[None]:
+    hint = f" Continue with: {resume_hint}" if resume_hint else ""
     try:
         yield
     except SparringError as e:
@@ -83,26 +93,14 @@ def run(
     resume: bool = typer.Option(False, "--resume", help="continue a run (--out, else the latest) from its first incomplete stage"),
 ) -> None:
     """Run self-play rounds: rollout, build, train, evaluate, report."""
-    from sparring.loop import start_run
-
-    root, run_dir = out, None
-    try:
-        with _user_errors(resume_hint=out):
-            cfg, run_dir, dtype_reason = start_run(config, out, overrides, resume)
-            root = run_dir.root
-        with _user_errors(resume_hint=root):
-            _quiet_libraries()
-            from sparring import loop
-
-            console.print(f"run directory: [bold]{root}[/]  (dtype {cfg.backend.dtype}: {dtype_reason})")
-            history = loop.run(cfg, run_dir, console)
-    finally:
-        if run_dir is not None:
-            run_dir.close()
-    first, last = history[0]["eval"], history[-1]["eval"]
-    console.print(f"{last['score_name']}: round 0 {100 * first['score']:.1f}% -> round {history[-1]['round']} "
-                  f"{100 * last['score']:.1f}% ({100 * (last['score'] - first['score']):+.1f} points). "
-                  f"Results in {root}/, the whole run on one page in {root / 'report.html'}")
+    with _user_errors(resume_hint=f"sparring run --resume --out {out}" if out else "sparring run --resume (the latest run)"):
+        _warn_plugin_problems()
+        _quiet_libraries()
+        result = api.run(config, out, overrides, resume, console)
+    first, last = result.rounds[0]["eval"], result.rounds[-1]["eval"]
+    console.print(f"{result.score_name}: round 0 {100 * first['score']:.1f}% -> round {result.rounds[-1]['round']} "
+                  f"{100 * last['score']:.1f}% ({result.gain:+.1f} points). "
+                  f"Results in {result.run_dir}/, the whole run on one page in {result.run_dir / 'report.html'}")
 
 
 @app.command()
@@ -116,38 +114,30 @@ def compare(
     resume: bool = typer.Option(False, "--resume", help="finish the unfinished runs under --out"),
 ) -> None:
     """Run several recipes from the same base model and budget; one table of results and costs."""
-    from datetime import datetime
-
-    from sparring import compare as comparing
-    from sparring.config import load_config
+    from sparring import comparison
 
     with _user_errors():
-        if resume and out is None:
-            raise SparringError("--resume needs --out: the directory of the comparison to finish")
-        names = [r.strip() for r in recipes.split(",") if r.strip()]
-        if not names:
-            raise SparringError("--recipes names no recipe")
-        if out is None:
-            out = Path("runs") / f"compare-{load_config(config, list(overrides)).name}-{datetime.now():%Y%m%d-%H%M%S}"
-        runs = comparing.recipe_runs(names)
-        budget = [f"rollout.max_tokens_per_round={budget_tokens}"] if budget_tokens is not None else []
+        _warn_plugin_problems()
         _quiet_libraries()
-        summaries = comparing.compare(config, runs, out, [*overrides, *budget], resume, console)
-    unit = comparing.device_unit()
+        result = api.compare(config, recipes.split(","), budget_tokens, out, overrides, resume, console)
+    unit = comparison.device_unit()
     # a log or a pipe gets the tables at full width, never with a column cut
-    (console if console.is_terminal else Console(width=200)).print(*comparing.tables(summaries, unit))
-    console.print(f"written: {out / 'compare.json'}, {out / 'compare.md'}")
+    (console if console.is_terminal else Console(width=200)).print(*comparison.tables(result.runs, unit))
+    console.print(f"written: {result.out / 'compare.json'}, {result.out / 'compare.md'}")
 
 
 @app.command()
 def envs() -> None:
-    """List the registered environments."""
+    """List the registered environments (plugins included)."""
     from sparring.envs import ENVS
 
+    _warn_plugin_problems()
     table = Table("id", "levels", "description")
     for env_id in ENVS.ids():
         levels = getattr(ENVS.load(env_id), "levels", None)
-        table.add_row(env_id, f"{levels[0]}..{levels[-1]}" if levels else "-", ENVS.entry(env_id).description)
+        entry = ENVS.entry(env_id)
+        origin = "" if entry.origin == "built-in" else f" ({entry.origin})"
+        table.add_row(env_id, f"{levels[0]}..{levels[-1]}" if levels else "-", entry.description + origin)
     for family in ENVS.families():
         try:
             members = ENVS.members(family)
@@ -159,6 +149,26 @@ def envs() -> None:
             levels = getattr(ENVS.load(env_id), "levels", None)
             table.add_row(env_id, f"{levels[0]}..{levels[-1]}" if levels else "-", "")
     console.print(table)
+
+
+@app.command()
+def check(
+    env: str = typer.Argument(..., help="an env id (a plugin's, or an import path package.module:Class)"),
+    actions: int = typer.Option(300, "--actions", min=1, help="random model outputs to fuzz it with"),
+    kill_points: int = typer.Option(3, "--kill-points", min=1, help="points at which to kill a run on it"),
+) -> None:
+    """Run the project's own checks on one env: the contract, fuzzing, and kill-and-resume of a tiny run."""
+    with _user_errors():
+        _warn_plugin_problems()
+        _quiet_libraries()
+        results = api.check(env, actions, kill_points, on_start=lambda name: console.print(f"{escape(env)}: {name} ..."))
+    table = Table("check", "result", "seconds", "detail", title=env, box=box.SIMPLE_HEAD)
+    for result in results:
+        table.add_row(result.name, "[green]passed[/]" if result.passed else "[bold red]FAILED[/]",
+                      f"{result.seconds:.1f}", escape(result.detail))
+    console.print(table)
+    if not all(r.passed for r in results):
+        raise typer.Exit(1)
 
 
 @app.command("eval")
@@ -173,73 +183,38 @@ def eval_(
 ) -> None:
     """Held-out accuracy of any checkpoint (greedy; the same problems every run uses)."""
     with _user_errors():
-        from sparring.envs import ENVS
-
-        env_class = ENVS.load(env)
-        if env_class.num_seats != 1:
-            raise SparringError(f"sparring eval scores one-seat envs; {env} has {env_class.num_seats} seats "
-                                "(a run's games task judges games against fixed opponents)")
-        env_levels = getattr(env_class, "levels", None)
-        if levels and not env_levels:
-            raise SparringError(f"{env} has no difficulty levels; leave --levels out")
         try:
-            chosen = [int(x) for x in levels.split(",")] if levels else list(env_levels or [])
+            chosen = [int(x) for x in levels.split(",")] if levels else None
         except ValueError:
             raise SparringError(f"--levels takes comma-separated level numbers like 1,2,3; got {levels!r}") from None
-        if dtype not in ("auto", "bfloat16", "float16", "float32"):
-            raise SparringError(f"--dtype is one of auto, bfloat16, float16, float32; got {dtype!r}")
-        bad = [lv for lv in chosen if lv not in (env_levels or [])]
-        if bad:
-            raise SparringError(f"{env} has levels {list(env_levels or [])}; asked for {chosen}")
         _quiet_libraries()
-        from sparring.evaluate import evaluate, heldout_set
-        from sparring.models import load_backend
-        from sparring.report.console import progress_bar
-
-        backend = load_backend("transformers", checkpoint, batch_size=batch_size, dtype=dtype)
-        heldout = heldout_set(env, chosen or None, n)
-        with progress_bar(console, "evaluate", len(heldout)) as bar:
-            result = evaluate(backend, heldout, max_new_tokens, {"run_id": "eval", "round": 0},
-                              on_finished=bar)["by_env"][env]
-        table = Table("level", "accuracy %", title=f"{checkpoint} on {env} (greedy, {n} per level)")
-        for lv, acc in result["accuracy_by_level"].items():
-            table.add_row(lv, f"{100 * acc:.1f}")
-        table.add_row("mean", f"{100 * result['accuracy']:.1f}")
-        console.print(table)
+        result = api.evaluate(checkpoint, env, n, chosen, max_new_tokens, batch_size, dtype, console)
+    table = Table("level", "accuracy %", title=f"{checkpoint} on {env} (greedy, {n} per level)")
+    for lv, acc in result.accuracy_by_level.items():
+        table.add_row(lv, f"{100 * acc:.1f}")
+    table.add_row("mean", f"{100 * result.accuracy:.1f}")
+    console.print(table)
 
 
 @app.command()
 def league(run_dir: Path = typer.Argument(..., help="a run directory (runs/<name>-<time>)")) -> None:
     """The league table of a games run: ratings, and results against every opponent, from its match log."""
     with _user_errors():
-        from sparring.league import standings
-        from sparring.store import EpisodeStore
-
-        path = run_dir / "episodes.sqlite"
-        if not path.is_file():
-            raise SparringError(f"{str(run_dir)!r} is not a run directory: it has no episodes.sqlite")
-        store = EpisodeStore(path)  # a run may be writing it: WAL lets this read alongside
-        try:
-            matches = store.matches()
-        finally:
-            store.close()
-        if not matches:
-            raise SparringError(f"{run_dir} has no matches: the league rates games (task 'games') that were played")
-        rows = standings(matches)
-        opponents = list(dict.fromkeys(o for row in rows for o in row["vs"]))
-        table = Table(title=f"league of {run_dir.name}: {len(matches)} matches (rating: openskill μ − 3σ)",
-                      box=box.SIMPLE_HEAD)
-        table.add_column("player", no_wrap=True)
-        for name in ("rating", "μ±σ", "rated games", "illegal %", *(f"vs {o} w/d/l" for o in opponents)):
-            table.add_column(name, justify="right")
-        for row in rows:
-            rated = row["ordinal"] is not None
-            table.add_row(row["player"], f"{row['ordinal']:.1f}" if rated else "-",
-                          f"{row['mu']:.1f}±{row['sigma']:.1f}" if rated else "-", str(row["games"]),
-                          "-" if row["illegal_rate"] is None else f"{100 * row['illegal_rate']:.1f}",
-                          *("/".join(map(str, row["vs"][o])) if o in row["vs"] else "" for o in opponents))
-        # a log or a pipe gets the table at full width, never with its results cut
-        (console if console.is_terminal else Console(width=max(120, 60 + 14 * len(opponents)))).print(table)
+        result = api.league(run_dir)
+    rows = result.standings
+    opponents = list(dict.fromkeys(o for row in rows for o in row.vs))
+    table = Table(title=f"league of {run_dir.name}: {result.matches} matches (rating: openskill μ − 3σ)",
+                  box=box.SIMPLE_HEAD)
+    table.add_column("player", no_wrap=True)
+    for name in ("rating", "μ±σ", "rated games", "illegal %", *(f"vs {o} w/d/l" for o in opponents)):
+        table.add_column(name, justify="right")
+    for row in rows:
+        rated = row.rating is not None
+        table.add_row(row.player, f"{row.rating:.1f}" if rated else "-", f"{row.mu:.1f}±{row.sigma:.1f}" if rated else "-",
+                      str(row.games), "-" if row.illegal_rate is None else f"{100 * row.illegal_rate:.1f}",
+                      *("/".join(map(str, row.vs[o])) if o in row.vs else "" for o in opponents))
+    # a log or a pipe gets the table at full width, never with its results cut
+    (console if console.is_terminal else Console(width=max(120, 60 + 14 * len(opponents)))).print(table)
 
 
 @app.command()
@@ -247,12 +222,8 @@ def report(run_dir: Path = typer.Argument(..., help="a run directory (runs/<name
            out: Optional[Path] = typer.Option(None, help="where to write it [default: RUN_DIR/report.html]")) -> None:
     """Write a run's report.html: plots per round, alarms and sample episodes, in one file that opens offline."""
     with _user_errors():
-        from sparring.report.html import html_report
-
-        if not run_dir.is_dir():
-            raise SparringError(f"{str(run_dir)!r} is not a directory; give a run directory (runs/<name>-<time>)")
-        path = html_report(run_dir, out)
-        console.print(f"wrote {escape(str(path))}")
+        path = api.report(run_dir, out)
+    console.print(f"wrote {escape(str(path))}")
 
 
 if __name__ == "__main__":

@@ -110,7 +110,7 @@ class RunConfig(Section):
     """The core of a run's config. Each registered recipe adds its own section (`[rest_em]`, ...),
     validated by the config class it registered: see `config_class`."""
 
-    shapes_by_key = {"name": None, "rounds": None, "promote": "rollout", "servers": "rollout"}
+    shapes_by_key = {"name": None, "rounds": None, "promote": "rollout", "servers": "rollout", "report_to": None}
 
     name: str = Field("run", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=100,
                       description="the run directory's name before its time stamp: letters, digits, . _ -")
@@ -141,6 +141,9 @@ class RunConfig(Section):
     curate: CurateConfig = Field(default_factory=CurateConfig)
     balance: BalanceConfig = Field(default_factory=BalanceConfig)
     alarms: AlarmsConfig = Field(default_factory=AlarmsConfig)
+    report_to: list[str] = Field(default_factory=list, description=(
+        "experiment trackers that also get every round's metrics, training curves and headline figures: "
+        "tensorboard, wandb, trackio (their packages installed); the run directory stays the record"))
 
     @model_validator(mode="after")
     def _mixture_weights(self):

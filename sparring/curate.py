@@ -81,7 +81,7 @@ class CurateConfig(Section):
 
 # --- selection objectives: higher is better, given one answer and the word counts of the round ----
 Objective = Callable[[str, Counter], float]
-SELECTIONS: Registry[Objective] = Registry("selection objective")
+SELECTIONS: Registry[Objective] = Registry("selection objective", "sparring.selections")
 SELECTIONS.register("shortest", "sparring.curate:shortest", "prefer the answer with the fewest characters")
 SELECTIONS.register("rarest", "sparring.curate:rarest", "prefer the answer whose words are rarest in the round")
 

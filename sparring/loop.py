@@ -24,7 +24,7 @@ from sparring.balance import choose, probe_specs, round_balance
 from sparring.config import RunConfig
 from sparring.curate import CurateConfig, curate_round, mixed_rows
 from sparring.engine import EpisodeSpec, run_episodes, run_missing
-from sparring.envs import ENVS
+from sparring.envs import ENVS, check_outside_env
 from sparring.errors import SparringError
 from sparring.files import save_atomically
 from sparring.models import BACKENDS
@@ -33,15 +33,15 @@ from sparring.models.precision import resolve_dtype
 from sparring.models.vllm_backend import check_vllm_installed
 from sparring.launch import check_launch, train_launched
 from sparring.workers import Players, check_ray, play_on_workers, start_workers, stop_workers
-from sparring.league import checkpoint_round, served_name
+from sparring.ratings import checkpoint_round, served_name
 from sparring.policies import POLICIES, TRAINED, TRAINED_GREEDY, Policy
 from sparring.policies.checkpoints import Model, load_model, served_model
 from sparring.recipes import RECIPES, TrainResult
 from sparring.recipes.base import BuildContext
 from sparring.recipes.training import keep_weights, train_roles
 from sparring.qdc import qdc_metrics
-from sparring.report.console import percent_text, progress_bar, rounds_table
-from sparring.report.html import html_report
+from sparring.reports.console import percent_text, progress_bar, rounds_table
+from sparring.reports.html import html_report
 from sparring.rundir import RunDir, code_version
 from sparring.search.player import SearchPlayer, searched_player
 from sparring.search.priors import PolicyPriors
@@ -49,6 +49,8 @@ from sparring.seeds import derive_seed
 from sparring.store import EpisodeStore
 from sparring.tasks import Task, make_task
 from sparring.tasks.solo import TRAIN_SEED_LIMIT
+from sparring.trackers import RunTrackers
+from sparring.trackers import check as check_trackers
 from sparring.types import Episode, SamplingParams
 
 
@@ -65,6 +67,9 @@ def run(cfg: RunConfig, run_dir: RunDir, console: Console) -> list[dict[str, Any
     if history:
         console.print(rounds_table(history))
     run_id = run_dir.run_id
+    trackers = RunTrackers(cfg.report_to, run_dir.root, run_id, cfg.model_dump(mode="json", exclude_none=True),
+                           warn=lambda message: console.print(f"[yellow]warning:[/] {escape(message)}"))
+    train_step = sum(m.get("train", {}).get("steps", 0) for m in history)  # the trackers' training axis
     # a seat whose reward is above its env's line passed (every registered env, propose plays two, and the
     # run's own, which may be family members such as reasoning-gym/chain_sum)
     pass_line = {env_id: sum(ENVS.load(env_id).reward_range) / 2 for env_id in {*ENVS.ids(), *cfg.env_ids}}
@@ -154,8 +159,10 @@ def run(cfg: RunConfig, run_dir: RunDir, console: Console) -> list[dict[str, Any
             console.print(f"[yellow]alarm:[/] {escape(alarm)}")
         run_dir.write_metrics(r, metrics)
         history.append(metrics)
+        train_step = trackers.round(metrics, train_step)
         console.print(rounds_table(history))
         write_report(run_dir, console)
+    trackers.finish(history)
     return history
 
 
@@ -206,8 +213,9 @@ def check_run_config(cfg: RunConfig) -> Task:
     if cfg.backend.name == "vllm" and not cfg.vllm.base_url:
         check_vllm_installed()
     check_ray(cfg.rollout, cfg.ray)
+    check_trackers(cfg.report_to)
     for env_id in cfg.env_ids:
-        ENVS.entry(env_id)  # unknown env id: fails with the closest ids
+        check_outside_env(env_id)  # unknown: fails with the closest ids; a plugin's must keep the contract
     recipe = RECIPES.load(cfg.recipe)
     check_launch(cfg.launch, recipe)
     task = make_task(cfg)

@@ -18,6 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from sparring.policies import TRAINED
+from sparring.stats import mean
 from sparring.types import Episode
 
 
@@ -74,10 +75,6 @@ def answers_of(e: Episode) -> list[str]:
     return [t.completion.text for t in e.turns if t.seat in seats]
 
 
-def _mean(values: Sequence[float]) -> float | None:
-    return sum(values) / len(values) if values else None
-
-
 def qdc_metrics(episodes: Sequence[Episode], pass_line: dict[str, float],
                 near_duplicates: set[str] = frozenset()) -> dict[str, dict[str, Any]]:
     """{env id: {"quality": ..., "diversity": ..., "complexity": ...}} over the episodes with an
@@ -94,17 +91,17 @@ def qdc_metrics(episodes: Sequence[Episode], pass_line: dict[str, float],
         answers = [a for e in played for a in answers_of(e)]
         levels = [e.info["level"] for e in played if isinstance(e.info.get("level"), (int, float))]
         result[env_id] = {
-            "quality": {"pass_rate": _mean([r > pass_line[env_id] for r in rewards]),
-                        "reward_mean": _mean(rewards),
-                        "illegal_rate": _mean([not t.legal for t in turns])},
+            "quality": {"pass_rate": mean([r > pass_line[env_id] for r in rewards]),
+                        "reward_mean": mean(rewards),
+                        "illegal_rate": mean([not t.legal for t in turns])},
             "diversity": {**{f"distinct_{n}": distinct_n(answers, n) for n in range(1, 5)},
                           "compression_ratio": compression_ratio(answers),
-                          "near_duplicate_rate": _mean([e.id in near_duplicates for e in played]),
+                          "near_duplicate_rate": mean([e.id in near_duplicates for e in played]),
                           "vendi": vendi_score(embed(answers))},
-            "complexity": {"turns": _mean([len(e.turns) for e in played]),
-                           "answer_words": _mean([len(words(a)) for a in answers]),
-                           "answer_tokens": _mean([len(t.completion.token_ids) for t in turns]),
-                           "level": _mean(levels)},
+            "complexity": {"turns": mean([len(e.turns) for e in played]),
+                           "answer_words": mean([len(words(a)) for a in answers]),
+                           "answer_tokens": mean([len(t.completion.token_ids) for t in turns]),
+                           "level": mean(levels)},
         }
     return result
 

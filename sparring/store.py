@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Iterable
 
 from sparring.errors import SparringError
-from sparring.league import Match
+from sparring.ratings import Match
 from sparring.types import Episode
 
 _SCHEMA = """

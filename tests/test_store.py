@@ -36,7 +36,7 @@ def test_wal_mode_and_reopen(tmp_path):
 
 
 def test_the_match_log_is_a_view_of_the_games_that_named_their_players(tmp_path, game_episode):
-    from sparring.league import Match
+    from sparring.ratings import Match
 
     store = EpisodeStore(tmp_path / "episodes.sqlite")
     store.write([game_episode("g1", ("round-2", "random-legal"), (1.0, -1.0)),

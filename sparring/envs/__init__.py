@@ -6,9 +6,10 @@ import re
 
 from sparring.envs.base import Env
 from sparring.envs.check import EnvContractError, check_env
+from sparring.errors import SparringError
 from sparring.registry import Registry
 
-ENVS: Registry[Env] = Registry("environment")
+ENVS: Registry[Env] = Registry("environment", "sparring.envs")
 
 ENVS.register(
     "arithmetic-v0",
@@ -48,11 +49,14 @@ ENVS.register_family("textarena/", "sparring.envs.textarena",
 
 
 def env_version(env_id: str) -> int:
-    """The version an id ends in ('arithmetic-v0'), or for a family member its adapter's `version`."""
+    """The version an id ends in ('arithmetic-v0'), else its env's `version` (a family member's adapter;
+    an env named by its import path has 0 where it says none)."""
     match = re.fullmatch(r".+-v(\d+)", env_id)
     if match:
         return int(match.group(1))
-    version = getattr(ENVS.load(env_id), "version", None) if ENVS.entry(env_id).member else None
+    version = getattr(ENVS.load(env_id), "version", None)
+    if version is None and ENVS.entry(env_id).origin.startswith("import path"):
+        return 0
     if version is None:
         raise ValueError(f"env ids end in a version, like 'arithmetic-v0'; got {env_id!r}")
     return version
@@ -62,4 +66,17 @@ def make_env(env_id: str, **kwargs) -> Env:
     return ENVS.make(env_id, **kwargs)
 
 
-__all__ = ["ENVS", "Env", "EnvContractError", "check_env", "env_version", "make_env"]
+def check_outside_env(env_id: str) -> None:
+    """An env from outside the project (a plugin, an import path) keeps the contract, at its default
+    level, or a SparringError names it and where it came from; the project's own are tested instead."""
+    entry = ENVS.entry(env_id)
+    if entry.origin == "built-in":
+        return
+    try:
+        check_env(make_env(env_id))
+    except Exception as e:  # the plugin's bug, reported as such before any work
+        raise SparringError(f"environment {env_id!r} ({entry.origin}) breaks the env contract: {type(e).__name__}: {e}. "
+                            f"`sparring check {env_id}` runs every check on it") from None
+
+
+__all__ = ["ENVS", "Env", "EnvContractError", "check_env", "check_outside_env", "env_version", "make_env"]

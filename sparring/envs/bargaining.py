@@ -24,6 +24,7 @@ import re
 from typing import Any, Sequence
 
 from sparring.envs.games import Game
+from sparring.stats import mean
 
 TOTAL = 10_000
 DISCOUNT = 0.95
@@ -40,9 +41,6 @@ def measures(episodes: Sequence, policy_id: str) -> dict[str, float | None]:
     `policy_id`'s seats, over the games that ended by the rules without a forfeit."""
     played = [e for e in episodes if e.has_outcome and "efficiency" in e.info and min(e.rewards) >= 0]  # no forfeit
     agreed = [e for e in played if e.info["agreed_round"] is not None]
-
-    def mean(xs):
-        return sum(xs) / len(xs) if xs else None
 
     return {"agreement": mean([e.info["agreed_round"] is not None for e in played]),
             "fairness": mean([fairness(e.info["split"][0] / TOTAL) for e in agreed]),

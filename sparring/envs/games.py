@@ -97,26 +97,34 @@ class Game:
         with what it has seen (tree search over a hidden-information game); by default a plain copy."""
         return self.clone()
 
+    def heldout_index(self) -> int | None:
+        """k where this episode's seed is the k-th evaluation seed (HELDOUT_SEED_BASE + k): a game that
+        holds content out (matrix game types, taboo words) plays its k-th held-out item; None in training."""
+        from sparring.heldout import HELDOUT_SEED_BASE  # evaluate imports the envs
+
+        k = self.seed - HELDOUT_SEED_BASE
+        return k if k >= 0 else None
+
     def forfeit(self, offender: int) -> tuple[float, ...]:
         lo, hi = self.reward_range
         return tuple(lo if seat == offender else hi for seat in range(self.num_seats))
 
     # --- the shared turn loop -----------------------------------------------------------------
     def clone(self) -> Game:
-        """An independent copy of the game as it stands: positions are immutable tuples, the
-        per-episode lists are copied."""
+        """An independent copy of the game as it stands: positions and the moves made are immutable
+        tuples, the illegal counts are copied."""
         twin = copy.copy(self)
         if not self._done:
-            twin._illegal, twin._moves = list(self._illegal), list(self._moves)
+            twin._illegal = list(self._illegal)
         return twin
 
     def reset(self, seed: int) -> TurnRequest:
-        self.seed = seed  # a game that holds content out (matrix game types, taboo words) picks it by seed
+        self.seed = seed  # see heldout_index
+        self.moves: tuple[str, ...] = ()  # every legal move made, in order (a game's talk history)
         self.start(random.Random(seed))
         self._done = False
         self._retries = self.illegal_retries
         self._illegal = [0] * self.num_seats
-        self._moves: list[str] = []
         return self._request()
 
     def _request(self, why: str = "") -> TurnRequest:
@@ -129,7 +137,7 @@ class Game:
                            position=self.clone())
 
     def _info(self) -> dict[str, Any]:
-        return {"moves": list(self._moves), "illegal_by_seat": list(self._illegal)}
+        return {"moves": list(self.moves), "illegal_by_seat": list(self._illegal)}
 
     def step(self, action_text: str) -> StepResult:
         if self._done:
@@ -146,7 +154,7 @@ class Game:
             return StepResult(None, self.forfeit(seat), terminated=True, legal=False,
                               reason=f"seat {seat} forfeits: {why}", info=self._info())
         self.apply(move)
-        self._moves.append(move)
+        self.moves += (move,)
         self._retries = self.illegal_retries
         rewards = self.outcome()
         if rewards is not None:

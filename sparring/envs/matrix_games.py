@@ -16,7 +16,7 @@ offender −1.5 (below any payoff) and gives the other +1.
 
 **Held-out types.** Every fourth type of each equilibrium count is held out (35: 4 with no pure
 equilibrium, 27 with one, 4 with two): episodes with seeds below `HELDOUT_SEED_BASE`
-(sparring.evaluate: training) draw one of the other 109 types, a labelling and a phrasing at random; from `HELDOUT_SEED_BASE` on (evaluation), the k-th seed past it plays held-out
+(sparring.heldout: training) draw one of the other 109 types, a labelling and a phrasing at random; from `HELDOUT_SEED_BASE` on (evaluation), the k-th seed past it plays held-out
 type k // 4 (in turn), phrased as a table for k % 4 in {0, 1} and in words for {2, 3}, in one fixed
 labelling per type, so the games task's evaluation, which seats the judged policy in seat g % 2 of
 its g-th game, meets each held-out type in both phrasings from both seats.
@@ -35,6 +35,7 @@ from collections import defaultdict
 from typing import Any, Sequence
 
 from sparring.envs.games import Game
+from sparring.stats import mean
 
 ROWS, COLUMNS = ("up", "down"), ("left", "right")
 PHRASINGS = ("table", "words")
@@ -124,11 +125,8 @@ def measures(episodes: Sequence, policy_id: str) -> dict[str, float | None]:
             chosen[(e.info["game_type"], str(payoffs), seat, opponent)][e.info["phrasing"]] = choice[seat]
     pairs = [by_phrasing for by_phrasing in chosen.values() if len(by_phrasing) == len(PHRASINGS)]
 
-    def share(flags):
-        return sum(flags) / len(flags) if flags else None
-
-    return {"best_response": share(best), "nash_outcome": share(nash),
-            "consistent": share([len(set(by_phrasing.values())) == 1 for by_phrasing in pairs])}
+    return {"best_response": mean(best), "nash_outcome": mean(nash),
+            "consistent": mean([len(set(by_phrasing.values())) == 1 for by_phrasing in pairs])}
 
 
 class MatrixGame(Game):
@@ -148,10 +146,8 @@ class MatrixGame(Game):
         self.phrasing_asked = phrasing
 
     def start(self, rng: random.Random) -> None:
-        from sparring.evaluate import HELDOUT_SEED_BASE
-
-        k = self.seed - HELDOUT_SEED_BASE
-        if k >= 0:
+        k = self.heldout_index()
+        if k is not None:
             self.game_type = HELDOUT_TYPES[(k // 4) % len(HELDOUT_TYPES)]
             swaps = random.Random(f"matrix-2x2/{self.game_type}").randrange(4)
             phrasing = PHRASINGS[(k // 2) % 2]
@@ -223,8 +219,7 @@ def cooperation(episodes: Sequence, policy_id: str) -> dict[str, float | None]:
         plays = list(zip(moves[0::2], moves[1::2]))
         both += [play == ("cooperate", "cooperate") for play in plays]
         mine += [play[seat] == "cooperate" for play in plays for seat in e.seats_of(policy_id)]
-    return {"cooperation": sum(mine) / len(mine) if mine else None,
-            "mutual_cooperation": sum(both) / len(both) if both else None}
+    return {"cooperation": mean(mine), "mutual_cooperation": mean(both)}
 
 
 class IteratedPrisonersDilemma(MatrixGame):

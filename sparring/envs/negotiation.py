@@ -92,7 +92,6 @@ class Negotiation(Game):
         self.holdings: tuple[Amounts, Amounts] = tuple((rng.randint(5, 15), rng.randint(5, 15)) for _ in range(2))
         self.start_holdings = self.holdings
         self.offer: tuple[int, Amounts, Amounts] | None = None  # (the seat that made it, gives, asks)
-        self.said: tuple[tuple[int, str], ...] = ()
         self.trades = 0
 
     def worth(self, seat: int, holdings: Amounts) -> int:
@@ -102,7 +101,7 @@ class Negotiation(Game):
         return self.worth(seat, self.holdings[seat]) - self.worth(seat, self.start_holdings[seat])
 
     def to_act(self) -> int:
-        return len(self.said) % 2
+        return len(self.moves) % 2  # every message is a move: the seats alternate
 
     def _offered_to(self, seat: int) -> bool:
         return self.offer is not None and self.offer[0] != seat
@@ -157,7 +156,6 @@ class Negotiation(Game):
             self.holdings = tuple(tuple(h + i - o for h, i, o in zip(self.holdings[s], *received[s]))
                                   for s in range(2))
             self.offer, self.trades = None, self.trades + 1
-        self.said += ((seat, move),)
 
     def view(self, seat: int) -> str:
         other = 1 - seat
@@ -165,9 +163,9 @@ class Negotiation(Game):
         lines = [f"You are player {seat + 1}. A Wood is worth {wood} to you and a Gold {gold}; player {other + 1} "
                  "values them otherwise. You hold " + self._held(seat) + f" (worth {self.worth(seat, self.holdings[seat])}"
                  f" to you, {self.gain(seat):+d} since the start); player {other + 1} holds {self._held(other)}. "
-                 f"This is message {len(self.said) + 1} of {self.max_turns}."]
-        if self.said:
-            lines.append("So far:\n" + "\n".join(f"Player {s + 1}: {text}" for s, text in self.said))
+                 f"This is message {len(self.moves) + 1} of {self.max_turns}."]
+        if self.moves:
+            lines.append("So far:\n" + "\n".join(f"Player {i % 2 + 1}: {text}" for i, text in enumerate(self.moves)))
         if self.offer is not None:
             who = "You" if self.offer[0] == seat else f"Player {self.offer[0] + 1}"
             lines.append(f"Standing offer: {who} offered {offer_text(self.offer[1], self.offer[2])}.")
@@ -180,7 +178,7 @@ class Negotiation(Game):
         return (seat, self.values[seat], self.holdings, self.offer)
 
     def outcome(self) -> tuple[float, ...] | None:
-        if len(self.said) < self.max_turns:
+        if len(self.moves) < self.max_turns:
             return None
         gains = (self.gain(0), self.gain(1))
         return (0.0, 0.0) if gains[0] == gains[1] else (1.0, -1.0) if gains[0] > gains[1] else (-1.0, 1.0)

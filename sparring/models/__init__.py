@@ -6,7 +6,7 @@ from sparring.models.base import Backend
 from sparring.models.paths import DEFAULT_MODEL, resolve_model
 from sparring.registry import Registry
 
-BACKENDS: Registry[Backend] = Registry("backend")
+BACKENDS: Registry[Backend] = Registry("backend", "sparring.backends")
 BACKENDS.register("transformers", "sparring.models.transformers_backend:TransformersBackend",
                   "Hugging Face transformers, batched and left-padded (CPU or GPU)")
 BACKENDS.register("openai", "sparring.models.openai_backend:OpenAIBackend",

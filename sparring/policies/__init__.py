@@ -6,7 +6,7 @@ from sparring.registry import Registry
 TRAINED = "policy"  # the policy id of the model being trained (the latest checkpoint) in every episode spec
 TRAINED_GREEDY = "policy-greedy"  # the same model decoding greedily: what it answers without sampling
 
-POLICIES: Registry[Policy] = Registry("policy")
+POLICIES: Registry[Policy] = Registry("policy", "sparring.policies")
 POLICIES.register("random-legal", "sparring.policies.scripted:RandomLegal",
                   "a uniformly random legal action (any env whose turns list legal_actions)")
 POLICIES.register("seed-proposer", "sparring.policies.scripted:SeedProposer",

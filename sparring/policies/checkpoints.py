@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from sparring.league import SERVED
+from sparring.ratings import SERVED
 from sparring.models import load_backend
 from sparring.models.openai_backend import ServerConfig
 from sparring.models.base import Backend

@@ -275,11 +275,11 @@ class TabooDefiner:
 
         answers = []
         for request in requests:
-            seat, word, shown, said = request.state
+            seat, word, shown, said = request.state  # said: the messages so far, the attacker's first
             if seat == 0:
                 answers.append(scripted_completion(f"It is {definition(word)}."))
                 continue
-            clues = {w for s, text in said if s == 0 for w in re.findall(r"[a-z]{4,}", text.lower())}
+            clues = {w for text in said[0::2] for w in re.findall(r"[a-z]{4,}", text.lower())}
             overlap = {c: len(clues & set(re.findall(r"[a-z]{4,}", definition(c).lower()))) for c in shown}
             best = max(shown, key=lambda c: overlap[c])
             last = len(said) + 1 >= Taboo.max_turns - 1

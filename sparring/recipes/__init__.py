@@ -3,7 +3,7 @@
 from sparring.recipes.base import Recipe, TrainResult
 from sparring.registry import Registry
 
-RECIPES: Registry[Recipe] = Registry("recipe")
+RECIPES: Registry[Recipe] = Registry("recipe", "sparring.recipes")
 RECIPES.register("rest-em", "sparring.recipes.rest_em:RECIPE",
                  "rejection-sampling SFT (ReST-EM / STaR / RFT): fine-tune on verified samples")
 RECIPES.register("dpo", "sparring.recipes.dpo:RECIPE",

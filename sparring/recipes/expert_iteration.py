@@ -44,6 +44,7 @@ from sparring.recipes.base import BuildContext, Recipe, TrainResult, episode_pro
 from sparring.recipes.training import PreferenceSettings, train_dpo, train_loop, train_sft
 from sparring.search.mcts import SearchConfig, search, softmax, uniform_priors
 from sparring.search.priors import PolicyPriors
+from sparring.stats import mean
 from sparring.seeds import derive_seed
 from sparring.types import Episode, Message, TurnRequest, id_order
 
@@ -135,9 +136,9 @@ def counts(episodes: Sequence[Episode], rows: Sequence[dict[str, Any]], cfg: Exp
     searched = [r for r in rows if "target" in r]
     return {**found, "trained_positions": len(searched),
             "replayed_positions": sum(r.get("replayed", False) for r in searched),
-            "agreement": sum(r["agrees"] for r in searched) / len(searched) if searched else None,
-            "target_entropy": _mean([_entropy(r["target"]) for r in searched]),
-            "policy_entropy": _mean([_entropy(r["policy"]) for r in searched])}
+            "agreement": mean(r["agrees"] for r in searched),
+            "target_entropy": mean([_entropy(r["target"]) for r in searched]),
+            "policy_entropy": mean([_entropy(r["policy"]) for r in searched])}
 
 
 def _request_of(row: dict[str, Any]) -> TurnRequest:
@@ -210,10 +211,6 @@ def distance(target: Sequence[float], scores: Sequence[float]) -> float:
 
 def _entropy(p: Sequence[float]) -> float:
     return -sum(a * math.log(a) for a in p if a > 0)
-
-
-def _mean(values: list[float]) -> float | None:
-    return sum(values) / len(values) if values else None
 
 
 # --- train ---------------------------------------------------------------------------------------

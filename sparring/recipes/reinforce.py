@@ -37,6 +37,7 @@ from sparring.policies import TRAINED
 from sparring.recipes.base import BuildContext, Recipe, TrainResult, episode_provenance
 from sparring.recipes.selfplay import advantages as role_advantages
 from sparring.recipes.training import TrainingSettings, train_loop
+from sparring.stats import mean
 from sparring.types import Episode, Message, id_order
 
 SECTION = "reinforce"
@@ -88,9 +89,9 @@ def group_baselines(episodes: Sequence[Episode], illegal_reward: float) -> dict[
             groups[(e.env_id, e.seed, e.info.get("level"))].append(e)
     result = {}
     for members in groups.values():
-        mean = sum(credited(e, 0, illegal_reward) for e in members) / len(members)
+        baseline = mean([credited(e, 0, illegal_reward) for e in members])
         for e in members:
-            result[(e.id, 0)] = mean
+            result[(e.id, 0)] = baseline
     return result
 
 
@@ -130,7 +131,7 @@ def counts(episodes: Sequence[Episode], rows: Sequence[dict[str, Any]], cfg: Rei
     advantages = [r["advantage"] for r in rows]
     return {"positive": sum(a > 0 for a in advantages), "negative": sum(a < 0 for a in advantages),
             "illegal_rows": sum(not r["legal"] for r in rows),
-            "mean_advantage": sum(advantages) / len(advantages) if advantages else None}
+            "mean_advantage": mean(advantages)}
 
 
 # --- train ---------------------------------------------------------------------------------------

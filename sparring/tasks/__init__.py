@@ -7,7 +7,7 @@ from typing import Any, Protocol, Sequence
 from sparring.errors import SparringError
 from sparring.registry import Registry
 
-TASKS: Registry[Any] = Registry("task")
+TASKS: Registry[Any] = Registry("task", "sparring.tasks")
 TASKS.register("solo", "sparring.tasks.solo:SoloTask",
                "one seat against a verifier: a level curriculum plans rounds, held-out accuracy judges")
 TASKS.register("games", "sparring.tasks.games:GameTask",

@@ -21,8 +21,8 @@ from sparring.config import RunConfig
 from sparring.engine import EpisodeSpec, run_missing
 from sparring.envs import ENVS
 from sparring.errors import SparringError, UnknownIdError
-from sparring.evaluate import HELDOUT_SEED_BASE
-from sparring.league import BASE, past_players, player_name, rate, served_name
+from sparring.heldout import HELDOUT_SEED_BASE
+from sparring.ratings import BASE, past_players, player_name, rate, served_name
 from sparring.policies import POLICIES, TRAINED, strong_players
 from sparring.policies.checkpoints import Model, served_model
 from sparring.search.player import searched_player

@@ -27,7 +27,7 @@ from typing import AbstractSet, Any, Sequence
 from sparring.engine import EpisodeSpec
 from sparring.envs import ENVS, make_env
 from sparring.errors import SparringError, UnknownIdError
-from sparring.league import BASE
+from sparring.ratings import BASE
 from sparring.policies import POLICIES, TRAINED, TRAINED_GREEDY
 from sparring.policies.checkpoints import Model
 from sparring.seeds import derive_seed

@@ -18,7 +18,7 @@ from sparring.curriculum import choose_levels, latest_pass_rates, pass_rates_by_
 from sparring.engine import EpisodeSpec
 from sparring.envs import ENVS
 from sparring.errors import SparringError
-from sparring.evaluate import HELDOUT_SEED_BASE, evaluate, run_heldout
+from sparring.heldout import HELDOUT_SEED_BASE, evaluate, run_heldout
 from sparring.policies import TRAINED
 from sparring.policies.checkpoints import Model
 from sparring.store import EpisodeStore

@@ -5,7 +5,7 @@ import pytest
 from sparring.envs import make_env
 from sparring.envs.matrix_games import (GAME_TYPES, HELDOUT_TYPES, TRAIN_TYPES, best_responses, measures, pure_nash,
                                         relabelled, reward)
-from sparring.evaluate import HELDOUT_SEED_BASE
+from sparring.heldout import HELDOUT_SEED_BASE
 from sparring.policies import POLICIES, TRAINED
 from sparring.types import Episode
 

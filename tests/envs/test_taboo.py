@@ -3,7 +3,7 @@ import pytest
 from sparring.envs import make_env, taboo
 from sparring.envs.taboo import K, heldout_words, measures, says, train_words, words
 from sparring.errors import SparringError
-from sparring.evaluate import HELDOUT_SEED_BASE
+from sparring.heldout import HELDOUT_SEED_BASE
 from sparring.policies import POLICIES, TRAINED
 from sparring.types import Episode
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from sparring.evaluate import evaluate, heldout_set
+from sparring.heldout import evaluate, heldout_set
 from sparring.models.paths import DEFAULT_MODEL, export_default_model
 from sparring.models.transformers_backend import TransformersBackend
 from sparring.types import Message, SamplingParams

@@ -61,7 +61,7 @@ def test_search_players_may_be_seated():
 def test_a_matrix_game_reports_its_measures_per_round():
     from sparring.engine import EpisodeSpec, run_episodes
     from sparring.envs.matrix_games import HELDOUT_TYPES
-    from sparring.evaluate import HELDOUT_SEED_BASE
+    from sparring.heldout import HELDOUT_SEED_BASE
     from sparring.policies import POLICIES, TRAINED
 
     task = make_task(load_config(None, ["env=matrix-2x2-v1"]))

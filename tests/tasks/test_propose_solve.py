@@ -13,7 +13,7 @@ from sparring.config import load_config
 from sparring.envs import make_env
 from sparring.errors import ConfigError, SparringError
 from sparring.rundir import RunDir
-from sparring.report.console import rounds_table
+from sparring.reports.console import rounds_table
 from sparring.store import EpisodeStore
 from sparring.tasks import make_task
 from sparring.tasks.propose_solve import proposal_metrics

@@ -1,7 +1,7 @@
 import pytest
 from openskill.models import PlackettLuce
 
-from sparring.league import Match, checkpoint_round, past_players, player_name, rate, standings
+from sparring.ratings import Match, checkpoint_round, past_players, player_name, rate, standings
 
 
 def _match(id, players, rewards, round=1, stage="train", illegal=(0, 0), replies=(4, 4)):

@@ -18,7 +18,7 @@ from rich.table import Table
 
 from sparring.errors import SparringError
 from sparring.recipes import RECIPES
-from sparring.report.console import percent_text
+from sparring.reports.console import percent_text
 
 STAGES = ("probe", "rollout", "curate", "build", "train", "eval")
 

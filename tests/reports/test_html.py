@@ -11,7 +11,7 @@ from rich.console import Console
 
 from sparring import loop
 from sparring.config import load_config
-from sparring.report.html import html_report
+from sparring.reports.html import html_report
 from sparring.rundir import RunDir
 
 TINY = ["rounds=2", "rollout.problems_per_round=4", "rollout.samples_per_problem=2", "rollout.max_new_tokens=6",

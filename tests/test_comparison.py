@@ -2,7 +2,7 @@
 
 import pytest
 
-from sparring.compare import cells, markdown, result_cells, summarize, tables
+from sparring.comparison import cells, markdown, result_cells, summarize, tables
 
 
 def _round(r, score, columns=None, tokens=0, rows=0, seconds=None):
@@ -49,7 +49,7 @@ def test_resuming_a_comparison_applies_the_common_overrides_and_refuses_what_sto
     from rich.console import Console
 
     from sparring import loop
-    from sparring.compare import compare
+    from sparring.comparison import compare
     from sparring.errors import SparringError
 
     seen = []

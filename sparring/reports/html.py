@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from sparring.files import write_atomically
-from sparring.report.console import percent_text
+from sparring.reports.console import percent_text
 from sparring.types import Episode
 
 SAMPLES = 3  # best, worst and random episodes shown per round
