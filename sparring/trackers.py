@@ -40,10 +40,11 @@ INSTALL = {"tensorboard": "tensorboard", "wandb": "wandb", "trackio": "trackio"}
 
 class TensorBoard:
     def __init__(self, run_dir: Path, run_id: str, config: Mapping[str, Any]):
+        import tomli_w
         from torch.utils.tensorboard import SummaryWriter
 
         self.writer = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
-        self.writer.add_text("config", "```\n" + _toml(config) + "\n```", 0)
+        self.writer.add_text("config", "```\n" + tomli_w.dumps(dict(config)) + "\n```", 0)
         self.writer.add_text("run_id", run_id, 0)
 
     def log(self, values: Mapping[str, float], axis: str, step: int) -> None:
@@ -104,12 +105,6 @@ class Trackio:
         self.lib.finish()
 
 
-def _toml(config: Mapping[str, Any]) -> str:
-    import tomli_w
-
-    return tomli_w.dumps(dict(config))
-
-
 def scalars(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
     """The numeric leaves of nested metrics as {"a/b/c": value} (booleans as 0/1; lists, strings and
     None left out: a curve per step goes on its own axis)."""
@@ -142,8 +137,9 @@ class RunTrackers:
         self.warn = warn
         self.open: dict[str, Tracker] = {}
         for name in names:
-            self._guard(name, lambda: self.open.__setitem__(name, TRACKERS.make(
-                name, run_dir=run_dir, run_id=run_id, config=config)))
+            def start(name: str = name) -> None:
+                self.open[name] = TRACKERS.make(name, run_dir=run_dir, run_id=run_id, config=config)
+            self._guard(name, start)
 
     def _guard(self, name: str, action: Callable[[], Any]) -> None:
         try:

@@ -49,7 +49,8 @@ def check_everything(env_id: str, actions: int, kill_points: int, workdir: Path 
         with tempfile.TemporaryDirectory(prefix="sparring-check-", dir=workdir) as tmp:
             tiny = build_tiny_model(Path(tmp) / "tiny")
             recipe = "rest-em" if env_class.num_seats == 1 else "selfplay"
-            report = kill_and_resume(Path(tmp) / "kill", tiny_run_settings(str(tiny), recipe, env_id), kill_points)
+            settings = tiny_run_settings(str(tiny), recipe, env_id, rounds=1)  # round 0's eval, then every stage once
+            report = kill_and_resume(Path(tmp) / "kill", settings, kill_points)
         if report.differences or report.equal_runs != report.victims:
             raise EnvContractError("a resumed run differs from the run left alone: " + "; ".join(report.differences[:3]))
         return (f"{report.kills} kills ({recipe}, tiny model) in {', '.join(sorted(set(report.landed)))}; "

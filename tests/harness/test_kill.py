@@ -13,16 +13,18 @@ def _check(report, kills):
     assert report.equal_runs == report.victims, report.differences
 
 
-@pytest.mark.parametrize("recipe,env,extra", harness_cases())
+# Once each (make test must stay under 30 minutes): the stage each case's kill lands in is drawn by
+# seed; rest-em on arithmetic-v0 is killed at 10 points below; benchmarks/safety.py kills each case 20 times.
+@pytest.mark.parametrize("recipe,env,extra", [case for case in harness_cases() if case != ("rest-em", "arithmetic-v0", ())])
 def test_killed_runs_resume_to_the_uninterrupted_result(tmp_path, tiny_model, recipe, env, extra):
-    _check(kill_and_resume(tmp_path, tiny_run_settings(tiny_model, recipe, env, extra=extra), kill_points=2, seed=1),
-           kills=2)
+    _check(kill_and_resume(tmp_path, tiny_run_settings(tiny_model, recipe, env, extra=extra), kill_points=1, seed=1),
+           kills=1)
 
 
 @pytest.mark.slow
 def test_many_kill_points_across_every_stage(tmp_path, tiny_model):
     """10 kill points on the default job's recipe and env, landing in rollout, train and eval; every
-    recipe and env is killed twice above, and `benchmarks/safety.py` kills each 20 times."""
+    other recipe and env is killed once above, and `benchmarks/safety.py` kills each 20 times."""
     report = kill_and_resume(tmp_path, tiny_run_settings(tiny_model, "rest-em", "arithmetic-v0"), kill_points=10, seed=2)
     _check(report, kills=10)
     stages = {where.split()[-1] for where in report.landed}
