@@ -165,12 +165,15 @@ class RunConfig(Section):
         return list(self.env_weights)
 
 
-def config_class() -> type[RunConfig]:
+def config_class(recipe: Any = None) -> type[RunConfig]:
     """RunConfig with one section per registered recipe (so one config can configure several recipes,
-    and core config imports none of them)."""
+    and core config imports none of them), and the section of `recipe` where it is an import path."""
     from sparring.recipes import RECIPES
 
-    return _with_sections(tuple((RECIPES.load(r).config_key, RECIPES.load(r).config) for r in RECIPES.ids()))
+    ids = RECIPES.ids()
+    if isinstance(recipe, str) and ":" in recipe and recipe not in ids:
+        ids = [*ids, recipe]
+    return _with_sections(tuple(dict.fromkeys((RECIPES.load(r).config_key, RECIPES.load(r).config) for r in ids)))
 
 
 @functools.cache
@@ -239,7 +242,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 
 
 def build_config(data: dict[str, Any]) -> RunConfig:
-    model = config_class()
+    model = config_class(data.get("recipe"))
     _check_keys(data, model)
     try:
         return model.model_validate(data)

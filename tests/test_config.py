@@ -1,7 +1,7 @@
 import pytest
 
 from sparring.config import RunConfig, build_config, config_class, load_config, read_toml, save_config
-from sparring.errors import ConfigError
+from sparring.errors import ConfigError, SparringError
 
 
 def test_precedence_defaults_then_file_then_set(tmp_path):
@@ -74,3 +74,10 @@ def test_each_registered_recipe_owns_a_section():
         assert recipe.config_key not in RunConfig.model_fields  # the core config names no recipe
     with pytest.raises(ConfigError, match="rest_em.learning_rate: Input should be greater than 0"):
         load_config(None, ["rest_em.learning_rate=0"])
+
+
+def test_a_recipe_named_by_its_import_path_brings_its_own_section():
+    cfg = load_config(None, ["recipe='sparring.recipes.reinforce:RECIPE'", "reinforce.max_steps=3"])
+    assert cfg.recipe == "sparring.recipes.reinforce:RECIPE" and cfg.reinforce.max_steps == 3
+    with pytest.raises(SparringError, match="cannot import the recipe 'mypkg.recipes:Mine'"):
+        load_config(None, ["recipe='mypkg.recipes:Mine'"])
