@@ -14,7 +14,7 @@ def _check(report, kills):
 
 
 # Once each (make test must stay under 30 minutes): the stage each case's kill lands in is drawn by
-# seed; rest-em on arithmetic-v0 is killed at 10 points below; benchmarks/safety.py kills each case 20 times.
+# seed; rest-em on arithmetic-v0 is killed at 7 points below; benchmarks/safety.py kills each case 20 times.
 @pytest.mark.parametrize("recipe,env,extra", [case for case in harness_cases() if case != ("rest-em", "arithmetic-v0", ())])
 def test_killed_runs_resume_to_the_uninterrupted_result(tmp_path, tiny_model, recipe, env, extra):
     _check(kill_and_resume(tmp_path, tiny_run_settings(tiny_model, recipe, env, extra=extra), kill_points=1, seed=1),
@@ -23,10 +23,10 @@ def test_killed_runs_resume_to_the_uninterrupted_result(tmp_path, tiny_model, re
 
 @pytest.mark.slow
 def test_many_kill_points_across_every_stage(tmp_path, tiny_model):
-    """10 kill points on the default job's recipe and env, landing in rollout, train and eval; every
+    """7 kill points (one victim run) on the default job's recipe and env, landing in rollout, train and eval; every
     other recipe and env is killed once above, and `benchmarks/safety.py` kills each 20 times."""
-    report = kill_and_resume(tmp_path, tiny_run_settings(tiny_model, "rest-em", "arithmetic-v0"), kill_points=10, seed=2)
-    _check(report, kills=10)
+    report = kill_and_resume(tmp_path, tiny_run_settings(tiny_model, "rest-em", "arithmetic-v0"), kill_points=7, seed=2)
+    _check(report, kills=7)
     stages = {where.split()[-1] for where in report.landed}
     assert {"rollout", "train", "eval"} <= stages, report.landed
 
