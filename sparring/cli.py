@@ -130,13 +130,14 @@ def compare(
 def envs() -> None:
     """List the registered environments (plugins included)."""
     from sparring.envs import ENVS
+    from sparring.registry import BUILT_IN
 
     _warn_plugin_problems()
     table = Table("id", "levels", "description")
     for env_id in ENVS.ids():
         levels = getattr(ENVS.load(env_id), "levels", None)
         entry = ENVS.entry(env_id)
-        origin = "" if entry.origin == "built-in" else f" ({entry.origin})"
+        origin = "" if entry.origin == BUILT_IN else f" ({entry.origin})"
         table.add_row(env_id, f"{levels[0]}..{levels[-1]}" if levels else "-", entry.description + origin)
     for family in ENVS.families():
         try:

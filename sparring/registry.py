@@ -31,6 +31,9 @@ from sparring.errors import SparringError, UnknownIdError
 T = TypeVar("T")
 
 
+BUILT_IN, IMPORT_PATH = "built-in", "import path named in the config"  # an Entry's origin, or "plugin package NAME"
+
+
 @dataclass(frozen=True)
 class Entry:
     id: str
@@ -38,7 +41,7 @@ class Entry:
     description: str
     defaults: dict[str, Any] = field(default_factory=dict)
     member: str | None = None  # set for a member of a family: its name within the family
-    origin: str = "built-in"  # or "plugin package NAME", or "import path named in the config"
+    origin: str = BUILT_IN
 
 
 @dataclass(frozen=True)
@@ -159,7 +162,7 @@ class Registry(Generic[T]):
         except (ImportError, AttributeError) as e:
             raise SparringError(f"cannot import the {self.kind} {target!r}: {type(e).__name__}: {e} (is its package "
                                 "installed, or its module in the working directory?)") from None
-        return Entry(target, target, _summary(loaded), origin="import path named in the config")
+        return Entry(target, target, _summary(loaded), origin=IMPORT_PATH)
 
     def load(self, id: str) -> Any:
         entry = self.entry(id)

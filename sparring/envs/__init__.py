@@ -7,7 +7,7 @@ import re
 from sparring.envs.base import Env
 from sparring.envs.check import EnvContractError, check_env
 from sparring.errors import SparringError
-from sparring.registry import Registry
+from sparring.registry import BUILT_IN, IMPORT_PATH, Registry
 
 ENVS: Registry[Env] = Registry("environment", "sparring.envs")
 
@@ -55,7 +55,7 @@ def env_version(env_id: str) -> int:
     if match:
         return int(match.group(1))
     version = getattr(ENVS.load(env_id), "version", None)
-    if version is None and ENVS.entry(env_id).origin.startswith("import path"):
+    if version is None and ENVS.entry(env_id).origin == IMPORT_PATH:
         return 0
     if version is None:
         raise ValueError(f"env ids end in a version, like 'arithmetic-v0'; got {env_id!r}")
@@ -70,7 +70,7 @@ def check_outside_env(env_id: str) -> None:
     """An env from outside the project (a plugin, an import path) keeps the contract, at its default
     level, or a SparringError names it and where it came from; the project's own are tested instead."""
     entry = ENVS.entry(env_id)
-    if entry.origin == "built-in":
+    if entry.origin == BUILT_IN:
         return
     try:
         check_env(make_env(env_id))
