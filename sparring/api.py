@@ -228,10 +228,8 @@ def report(run_dir: str | Path, out: str | Path | None = None) -> Path:
 def check(env: str, actions: int = 300, kill_points: int = 3,
           on_start: Callable[[str], None] = lambda name: None) -> list:
     """`sparring check`: the env contract, fuzzing and kill-and-resume on one env; a CheckResult per check run."""
-    from sparring.envs import ENVS
     from sparring.harness.check import check_everything
 
-    ENVS.entry(env)  # unknown: the closest ids; a plugin left out: why
     return check_everything(env, actions, kill_points, on_start=on_start)
 
 

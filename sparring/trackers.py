@@ -35,10 +35,10 @@ TRACKERS.register("wandb", "sparring.trackers:WandB",
                   "Weights & Biases, project 'sparring' (pip install wandb; WANDB_MODE=offline works without a network)")
 TRACKERS.register("trackio", "sparring.trackers:Trackio", "Hugging Face trackio, project 'sparring' (pip install trackio)")
 
-INSTALL = {"tensorboard": "tensorboard", "wandb": "wandb", "trackio": "trackio"}  # tracker -> its pip package
-
 
 class TensorBoard:
+    package = "tensorboard"  # what `pip install` needs; checked before any work
+
     def __init__(self, run_dir: Path, run_id: str, config: Mapping[str, Any]):
         import tomli_w
         from torch.utils.tensorboard import SummaryWriter
@@ -62,6 +62,8 @@ class TensorBoard:
 
 
 class WandB:
+    package = "wandb"
+
     """One wandb run per sparring run (its id the run id, resumed with it); round metrics against the
     `round` axis, training curves against `train_step`."""
 
@@ -86,6 +88,8 @@ class WandB:
 
 
 class Trackio:
+    package = "trackio"
+
     """trackio's wandb-like API: one trackio run per sparring run, in project 'sparring'."""
 
     def __init__(self, run_dir: Path, run_id: str, config: Mapping[str, Any]):
@@ -179,7 +183,6 @@ def check(names: Sequence[str]) -> None:
     import importlib.util
 
     for name in names:
-        TRACKERS.entry(name)  # unknown: the closest names
-        module = INSTALL.get(name)
+        module = getattr(TRACKERS.load(name), "package", None)  # unknown: the closest names
         if module and importlib.util.find_spec(module) is None:
             raise SparringError(f"report_to names {name!r}, whose package is missing: pip install {module}")

@@ -47,3 +47,5 @@ def test_verbs_answer_bad_input_with_the_clis_errors(tmp_path):
         sparring.evaluate("smollm2-135m-instruct", "arithmatic-v0")
     with pytest.raises(SparringError, match="has levels"):
         sparring.evaluate("smollm2-135m-instruct", "arithmetic-v0", levels=[9])
+    with pytest.raises(SparringError, match="Did you mean 'tictactoe-v1'"):
+        sparring.check("tic-tac-to-v0")
