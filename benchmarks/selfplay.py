@@ -1,7 +1,8 @@
 """A game run with the embedded model (any recipe): the per-round results it reaches, and its cost.
 
 Runs `sparring run CONFIG` (a fresh run directory; `--out` an existing one is only read), then prints
-one row per round from its metrics: per evaluation opponent the win/draw/loss rates, the mean reward
+one row per round from its metrics: per evaluation opponent the win/draw/loss rates (and the win rate
+in each seat), the mean reward
 (chips a hand, for poker) overall and per seat, the trained policy's illegal-move rate, the game's own
 measures where it has them (matrix games: best-response, Nash-outcome, consistency shares), its league
 rating, and the minutes each round took (wall clock on this machine: on the 2-core CPU that is the
@@ -62,7 +63,7 @@ def main() -> None:
                         f"({'wall, whole run' if ran else 'its stages, read from the run'})")
     table.add_column("round", justify="right")
     for o in opponents:
-        table.add_column(f"vs {o}\nwin/draw/loss", justify="right")
+        table.add_column(f"vs {o}\nwin/draw/loss (win as seat 0 / 1)", justify="right")
         table.add_column(f"vs {o}\nmean reward (seat 0 / 1)", justify="right")
     measured = list(dict.fromkeys(k for m in rounds for k in m["eval"].get("measures", {})))  # a game's own
     for name in ("illegal %", *(f"{k.replace('_', ' ')} %" for k in measured), "rating", "min"):
@@ -71,8 +72,9 @@ def main() -> None:
         cells = []
         for o in opponents:
             v = m["eval"]["vs"].get(o, {})
-            seats = v.get("mean_reward_by_seat", {})
-            cells += [f"{v.get('win', 0):.2f}/{v.get('draw', 0):.2f}/{v.get('loss', 0):.2f}",
+            seats, wins = v.get("mean_reward_by_seat", {}), v.get("win_by_seat", {})
+            cells += [f"{v.get('win', 0):.2f}/{v.get('draw', 0):.2f}/{v.get('loss', 0):.2f}"
+                      + (f" ({' / '.join(f'{wins[s]:.2f}' for s in sorted(wins))})" if wins else ""),
                       f"{v.get('mean_reward', 0):+.3f} ({' / '.join(f'{seats[s]:+.2f}' for s in sorted(seats))})"]
         rating = m["eval"].get("rating")
         shares = [m["eval"].get("measures", {}).get(k) for k in measured]

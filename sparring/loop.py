@@ -35,7 +35,7 @@ from sparring.launch import check_launch, train_launched
 from sparring.workers import Players, check_ray, play_on_workers, start_workers, stop_workers
 from sparring.ratings import checkpoint_round, served_name
 from sparring.policies import POLICIES, TRAINED, TRAINED_GREEDY, Policy
-from sparring.policies.checkpoints import Model, load_model, served_model
+from sparring.policies.checkpoints import Model, load_run_model, served_model
 from sparring.recipes import RECIPES, TrainResult
 from sparring.recipes.base import BuildContext
 from sparring.recipes.training import keep_weights, train_roles
@@ -87,7 +87,7 @@ def run(cfg: RunConfig, run_dir: RunDir, console: Console) -> list[dict[str, Any
         else:
             parent_round, parent_score = starting_point(history[-1])
             parent = model_of_round(cfg, run_dir, parent_round)
-            loaded = loaded or _load(cfg, parent, dtype)
+            loaded = loaded or load_run_model(cfg, parent, dtype)
             temperature, round_cfg = cfg.rollout.temperature, recipe_cfg
             if cfg.balance.enabled:
                 with run_dir.stage(r, "probe", seconds), progress_bar(console, "probe") as bar:
@@ -143,7 +143,7 @@ def run(cfg: RunConfig, run_dir: RunDir, console: Console) -> list[dict[str, Any
             seconds["train"] = trained.seconds
             metrics["train"] = {"losses": trained.losses, "steps": len(trained.losses), **trained.curves}
             model = str(checkpoint)
-        loaded = loaded or _load(cfg, model, dtype)
+        loaded = loaded or load_run_model(cfg, model, dtype)
         with run_dir.stage(r, "eval", seconds), progress_bar(console, "evaluate") as bar:
             metrics["eval"] = task.evaluate(loaded, store, provenance, bar)
         score = metrics["eval"]["score"]
@@ -237,12 +237,7 @@ def player_model(cfg: RunConfig, run_dir: RunDir, player: str, dtype: str) -> Mo
     server = served_name(player)
     if server is not None:
         return served_model(cfg.servers, server)
-    return _load(cfg, model_of_round(cfg, run_dir, checkpoint_round(player)), dtype)
-
-
-def _load(cfg: RunConfig, model: str, dtype: str) -> Model:
-    options = {"vllm": cfg.vllm} if cfg.backend.name == "vllm" else {}
-    return load_model(cfg.backend.name, model, dtype=dtype, batch_size=cfg.backend.batch_size, **options)
+    return load_run_model(cfg, model_of_round(cfg, run_dir, checkpoint_round(player)), dtype)
 
 
 def rollout(cfg: RunConfig, r: int, plan: Callable[[list[Episode]], tuple[list[EpisodeSpec], dict[str, Any]]],

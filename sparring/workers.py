@@ -89,11 +89,11 @@ class _Worker:
         import torch
 
         torch.set_num_threads(max(1, threads))
-        from sparring.loop import _load
+        from sparring.policies.checkpoints import load_run_model
 
         self.players = players
         self.models: dict[str, Any] = {}
-        self.trained = _load(players.cfg(), players.trained, players.dtype)
+        self.trained = load_run_model(players.cfg(), players.trained, players.dtype)
 
     def pid(self) -> int:
         return os.getpid()

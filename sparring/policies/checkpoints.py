@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from sparring.ratings import SERVED
 from sparring.models import load_backend
@@ -20,6 +20,9 @@ from sparring.models.openai_backend import ServerConfig
 from sparring.models.base import Backend
 from sparring.policies.base import LLMPolicy, Policy, RoleRouted
 from sparring.types import SamplingParams
+
+if TYPE_CHECKING:
+    from sparring.config import RunConfig
 
 
 def _natural(name: str) -> list:
@@ -83,3 +86,9 @@ def load_model(backend: str, model: str, **kwargs) -> Model:
     if roles:
         return Model({role: load_backend(backend, str(path), **kwargs) for role, path in roles.items()})
     return Model({None: load_backend(backend, model, **kwargs)})
+
+
+def load_run_model(cfg: RunConfig, model: str, dtype: str) -> Model:
+    """`model` (a hub id, a checkpoint, a per-role checkpoint) on the run's backend."""
+    options = {"vllm": cfg.vllm} if cfg.backend.name == "vllm" else {}
+    return load_model(cfg.backend.name, model, dtype=dtype, batch_size=cfg.backend.batch_size, **options)

@@ -6,7 +6,8 @@ matchmaking): a `matches.self_play_share` of them with the trained policy in eve
 none), the rest against the fixed anchors `matches.opponents` in turn (scripted players, or the base
 model); the trained policy's seat alternates. A checkpoint is judged greedily by `matches.eval_games`
 games against each of `matches.eval_opponents` (by default random-legal and the game's strong scripted
-player), half in each seat: win, draw and loss rates, mean
+player; `base`, the base model played greedily, may be one), half in each seat: win, draw and loss rates
+overall and per seat, mean
 reward and the rate of illegal moves of the trained policy's turns, and its league rating over every
 match so far (sparring/league.py). The score is the mean reward against the first eval opponent.
 """
@@ -23,8 +24,9 @@ from sparring.envs import ENVS
 from sparring.errors import SparringError, UnknownIdError
 from sparring.heldout import HELDOUT_SEED_BASE
 from sparring.ratings import BASE, past_players, player_name, rate, served_name
-from sparring.policies import POLICIES, TRAINED, strong_players
-from sparring.policies.checkpoints import Model, served_model
+from sparring.models.precision import resolve_dtype
+from sparring.policies import POLICIES, TRAINED, Policy, strong_players
+from sparring.policies.checkpoints import Model, load_run_model, served_model
 from sparring.search.player import searched_player
 from sparring.seeds import derive_seed
 from sparring.store import EpisodeStore
@@ -49,8 +51,8 @@ class GameTask:
         if searching and not hasattr(ENVS.load(self.cfg.env), "clone"):
             raise SparringError(f"{searching[0]} searches copies of the game, and {self.cfg.env} cannot be copied "
                                 "(it has no clone())")
-        for name, anchors, players in (("opponents", (BASE,), self.cfg.matches.opponents),
-                                       ("eval_opponents", (), self.eval_opponents)):
+        for name, players, searched in (("opponents", self.cfg.matches.opponents, True),
+                                        ("eval_opponents", self.eval_opponents, False)):
             for policy in players:
                 server = served_name(searched_player(policy) or policy)
                 if server is not None:
@@ -59,13 +61,13 @@ class GameTask:
                         raise SparringError(f"matches.{name}: {policy!r} is served by [servers.{server}], and the "
                                             f"config has {have}")
                     continue
-                if policy not in anchors and searched_player(policy) not in anchors:  # mcts(base): base with search
-                    try:
-                        POLICIES.entry(policy)  # an unknown player fails with the closest names
-                    except UnknownIdError as e:
-                        also = (f" (or {', '.join(map(repr, anchors))}, the base model, or mcts(base), the base model "
-                                "with search)" if anchors else "")
-                        raise SparringError(f"matches.{name}: {e.args[0]}{also}") from None
+                if policy == BASE or (searched and searched_player(policy) == BASE):
+                    continue
+                try:
+                    POLICIES.entry(policy)  # an unknown player fails with the closest names
+                except UnknownIdError as e:
+                    search = ", or mcts(base), the base model with search" if searched else ""
+                    raise SparringError(f"matches.{name}: {e.args[0]} (or 'base', the base model{search})") from None
 
     def prepare(self, run_dir) -> str:
         return ""
@@ -129,7 +131,8 @@ class GameTask:
         if progress is not None:
             progress.start(len(specs))
         greedy = model.policy(SamplingParams(temperature=0.0, max_new_tokens=self.cfg.eval.max_new_tokens))
-        policies = {TRAINED: greedy, **{name: self._eval_player(name) for name in self.eval_opponents}}
+        policies = {TRAINED: greedy, **{name: self._eval_player(name, greedy if r == 0 else None)
+                                        for name in self.eval_opponents}}
         episodes = run_missing(specs, policies, provenance, store, "eval", progress,
                                seed=derive_seed(self.cfg.seed, "eval"),
                                max_failures=int(self.cfg.rollout.max_failed_fraction * len(specs)))
@@ -146,13 +149,16 @@ class GameTask:
                 "score": first.get("mean_reward", 0.0), "score_name": f"mean reward vs {self.eval_opponents[0]}"}
 
 
-    def _eval_player(self, name: str):
-        """An evaluation opponent: a served model (greedy, as the judged policy) or a scripted player."""
+    def _eval_player(self, name: str, base: Policy | None):
+        """An evaluation opponent: the base model or a served model (greedy, as the judged policy; `base`
+        where the judged policy is the base model itself) or a scripted player."""
+        greedy = SamplingParams(temperature=0.0, max_new_tokens=self.cfg.eval.max_new_tokens)
+        if name == BASE:
+            return base or load_run_model(self.cfg, self.cfg.model, resolve_dtype(self.cfg.backend.dtype)[0]).policy(greedy)
         server = served_name(name)
         if server is None:
             return POLICIES.make(name)
-        return served_model(self.cfg.servers, server).policy(
-            SamplingParams(temperature=0.0, max_new_tokens=self.cfg.eval.max_new_tokens))
+        return served_model(self.cfg.servers, server).policy(greedy)
 
 
 def illegal_rate(episodes: Sequence[Episode]) -> float:
@@ -162,7 +168,8 @@ def illegal_rate(episodes: Sequence[Episode]) -> float:
 
 
 def results_by_opponent(episodes: Sequence[Episode]) -> dict[str, dict[str, float]]:
-    """Win, draw and loss rates, mean reward and illegal-move rate of the trained policy per opponent."""
+    """Win, draw and loss rates (overall and per seat: in games of roles, each role's), mean reward and
+    illegal-move rate of the trained policy per opponent."""
     groups: dict[str, list[Episode]] = defaultdict(list)
     for e in episodes:
         if e.has_outcome:
@@ -178,5 +185,6 @@ def results_by_opponent(episodes: Sequence[Episode]) -> dict[str, dict[str, floa
                              "draw": sum(x == 0 for x in rewards) / len(games),
                              "loss": sum(x < 0 for x in rewards) / len(games),
                              "mean_reward": sum(rewards) / len(games), "illegal_rate": illegal_rate(games),
-                             "mean_reward_by_seat": {seat: sum(x) / len(x) for seat, x in sorted(by_seat.items())}}
+                             "mean_reward_by_seat": {seat: sum(x) / len(x) for seat, x in sorted(by_seat.items())},
+                             "win_by_seat": {seat: sum(v > 0 for v in x) / len(x) for seat, x in sorted(by_seat.items())}}
     return results

@@ -43,7 +43,7 @@ def test_the_plan_is_the_same_every_time():
 
 @pytest.mark.parametrize("settings,error,message", [
     (["matches.opponents=['round-2']"], SparringError, "matches.opponents: unknown policy 'round-2'.*or 'base'"),
-    (["matches.eval_opponents=['base']"], SparringError, "matches.eval_opponents: unknown policy 'base'"),
+    (["matches.eval_opponents=['round-1']"], SparringError, "matches.eval_opponents: unknown policy 'round-1'.*or 'base'"),
     (["matches.eval_opponents=['mcts(base)']"], SparringError, "matches.eval_opponents: unknown policy 'mcts\\(base\\)'"),
     (["matches.opponents=['mcts(round-1)']"], SparringError, "or mcts\\(base\\), the base model with search"),
     (["matches.past_share=0.8"], ConfigError, "self_play_share \\+ past_share must be at most 1"),
@@ -73,3 +73,30 @@ def test_a_matrix_game_reports_its_measures_per_round():
     # only, and misses where two equilibria pay the seats in opposite orders
     assert measured["consistent"] == 1.0 and 27 / 31 <= measured["nash_outcome"] < 1
     assert "measures" not in make_task(load_config(None, ["env=tictactoe-v1"])).rollout_metrics(episodes)
+
+
+def test_the_base_model_may_be_an_evaluation_opponent(tiny_model, tmp_path, monkeypatch):
+    from sparring.policies.checkpoints import load_model
+    from sparring.store import EpisodeStore
+    from sparring.tasks import games
+
+    cfg = load_config(None, ["env=tictactoe-v1", f"model='{tiny_model}'", "backend.dtype=float32",
+                             "matches.eval_opponents=['base', 'random-legal']", "matches.eval_games=4",
+                             "eval.max_new_tokens=4"])
+    task = make_task(cfg)
+    task.check()
+    loads = []
+    monkeypatch.setattr(games, "load_run_model", lambda *args: loads.append(args[1]) or load_model("transformers", tiny_model,
+                                                                                                 dtype="float32"))
+    model = load_model("transformers", tiny_model, dtype="float32")
+    store = EpisodeStore(tmp_path / "episodes.sqlite")
+    round0 = task.evaluate(model, store, {"round": 0})
+    assert loads == []  # round 0 judges the base model itself: it is its own opponent
+    round1 = task.evaluate(model, store, {"round": 1})
+    assert loads == [tiny_model]
+    for result in (round0, round1):
+        base = result["vs"]["base"]
+        assert base["games"] == 4 and set(base["win_by_seat"]) == {0, 1}
+        assert base["win"] == sum(base["win_by_seat"].values()) / 2  # half the games in each seat
+    players = {tuple(e.tags["players"]) for e in store.episodes(1, "eval") if e.tags["opponent"] == "base"}
+    assert players == {("round-1", "base"), ("base", "round-1")}
