@@ -93,8 +93,8 @@ class MatchesConfig(Section):
                                              "players, 'base' for the base model, or 'served:<name>' for the "
                                              "model of [servers.<name>]")
     eval_opponents: list[str] | None = Field(None, min_length=1, description=(
-        "judged by its results against these scripted players or 'served:<name>' models (the first gives the "
-        "score) [default: "
+        "judged by its results against these scripted players, 'base' (the base model, greedy) or "
+        "'served:<name>' models (the first gives the score) [default: "
         "random-legal and the game's strong player where one is registered]"))
     eval_games: int = Field(200, ge=2, description="evaluation games per opponent, half in each seat")
 
