@@ -87,14 +87,19 @@ def kill_table(scratch: Path, tiny: str, args, console: Console) -> None:
 
 def fuzz_tables(args, console: Console) -> None:
     table = Table(title=f"fuzzing: {args.actions} random outputs per env (hypothesis)")
-    for col in ("env", "actions", "episodes", "slowest read ms", "its length", "seconds"):
+    for col in ("env", "actions", "episodes", "slowest read ms", "its length", "failed in the game's own code", "seconds"):
         table.add_column(col)
+    examples = []
     for env_id in ENVS.representatives():
         started = time.time()
         report = fuzz_env(env_id, args.actions)
         table.add_row(env_id, str(report.actions), str(report.episodes), f"{1000 * report.slowest_s:.1f}",
-                      str(report.slowest_len), f"{time.time() - started:.0f}")
+                      str(report.slowest_len), str(report.foreign_failures), f"{time.time() - started:.0f}")
+        if report.foreign_example:
+            examples.append(report.foreign_example)
     console.print(table)
+    for example in examples:
+        console.print(f"  failed as an episode: {example}")
 
     table = Table(title="reading adversarial 64 KB outputs (extract_answer, best of 5)")
     table.add_column("output")

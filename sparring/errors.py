@@ -12,3 +12,9 @@ class ConfigError(SparringError):
 class UnknownIdError(SparringError, KeyError):
     def __str__(self) -> str:  # KeyError would quote the message
         return self.args[0]
+
+
+class ForeignGameError(Exception):
+    """A game from another library (TextArena) raised inside its own code while playing a reply: that
+    episode fails as an episode (stored, counted, never trained on); the run goes on. The fuzz harness
+    counts these apart from the faults of the project's own envs."""

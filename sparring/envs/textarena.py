@@ -36,7 +36,7 @@ import random
 import re
 from typing import Any, Callable
 
-from sparring.errors import SparringError
+from sparring.errors import ForeignGameError, SparringError
 from sparring.types import Message, StepResult, TurnRequest
 
 INSTALL = "pip install -e '.[textarena]'"
@@ -124,7 +124,11 @@ class TextArenaEnv:
         if self._done:
             raise RuntimeError("step() called on a finished episode; call reset() first")
         before = len(self._invalid)
-        done, _ = self._own_random(lambda: self._env.step(action=action_text))
+        try:
+            done, _ = self._own_random(lambda: self._env.step(action=action_text))
+        except Exception as e:  # TextArena's own code: its state is unknown now, so the episode ends as a failure
+            raise ForeignGameError(f"TextArena's {self.game} raised on a {len(action_text)}-character reply "
+                                   f"starting {action_text[:40]!r}: {type(e).__name__}: {str(e)[:200]}") from e
         why = "; ".join(self._invalid[before:])
         info = {"textarena": package_version(), "game": self.game, "invalid": len(self._invalid)}
         if not done:

@@ -41,7 +41,9 @@ def check_everything(env_id: str, actions: int, kill_points: int, workdir: Path 
 
     def fuzz() -> str:
         report = fuzz_env(env_id, actions)
-        return f"{report.actions} outputs in {report.episodes} episodes; slowest read {1000 * report.slowest_s:.1f} ms"
+        failed = (f"; {report.foreign_failures} failed in the game's own code, as episodes (first: "
+                  f"{report.foreign_example})" if report.foreign_failures else "")
+        return f"{report.actions} outputs in {report.episodes} episodes; slowest read {1000 * report.slowest_s:.1f} ms{failed}"
 
     def kill() -> str:
         from sparring.models.tiny import build_tiny_model

@@ -17,6 +17,7 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
 from sparring.envs import ENVS, EnvContractError, make_env
+from sparring.errors import ForeignGameError
 from sparring.envs.check import check_result
 
 MAX_LEN = 65_536  # the largest action tried: 64 KB
@@ -72,6 +73,8 @@ class FuzzReport:
     episodes: int = 0
     slowest_s: float = 0.0
     slowest_len: int = 0
+    foreign_failures: int = 0  # replies on which another library's game raised in its own code
+    foreign_example: str = ""
 
 
 def fuzz_env(env_id: str, actions: int, time_bound: float = 0.2) -> FuzzReport:
@@ -79,7 +82,9 @@ def fuzz_env(env_id: str, actions: int, time_bound: float = 0.2) -> FuzzReport:
 
     Raises the first violation (hypothesis shrinks it to a small example first): an exception from
     the env, a step slower than `time_bound` (the fastest of three tries, so that a pause of the
-    machine is not taken for a slow reader), or an EnvContractError."""
+    machine is not taken for a slow reader), or an EnvContractError. A ForeignGameError (a wrapped
+    library's game raising in its own code: the engine fails that episode, by the documented rule) is
+    counted in the report, and play goes on from the next seed."""
     levels = getattr(ENVS.load(env_id), "levels", None) or [None]
     report = FuzzReport(env_id)
 
@@ -90,18 +95,24 @@ def fuzz_env(env_id: str, actions: int, time_bound: float = 0.2) -> FuzzReport:
         report.episodes += 1
         episode: list[str] = []  # this episode's actions so far, to replay it when a step looks slow
         for text in outputs:
-            took, result = _timed_step(env, text)
+            try:
+                took, result = _timed_step(env, text)
+            except ForeignGameError as e:  # that episode failed; the next starts from the next seed
+                report.foreign_failures += 1
+                report.foreign_example = report.foreign_example or str(e)
+                took, result = 0.0, None
             if took > time_bound:  # a pause of the machine, or a slow reader? Replay the step twice
                 took = min([took] + [_replayed_step(env_id, kwargs, seed, episode, text) for _ in range(2)])
             if took > time_bound:
                 raise EnvContractError(f"{env_id}: reading a {len(text)}-character output took {took:.3f} s "
                                        f"(bound {time_bound} s); it starts {text[:60]!r}")
-            check_result(env, result)
+            if result is not None:
+                check_result(env, result)
             report.actions += 1
             episode.append(text)
             if took > report.slowest_s:
                 report.slowest_s, report.slowest_len = took, len(text)
-            if result.done:
+            if result is None or result.done:
                 seed += 1
                 env.reset(seed)
                 episode = []

@@ -130,3 +130,12 @@ def test_listed_moves(text, moves):
     from sparring.envs.textarena import listed_moves
 
     assert listed_moves(text) == moves
+
+
+def test_a_reply_that_makes_textarena_raise_fails_its_episode_with_a_typed_error():
+    from sparring.errors import ForeignGameError
+
+    env = make_env("textarena/TicTacToe-v0")
+    env.reset(0)
+    with pytest.raises(ForeignGameError, match="TextArena's TicTacToe-v0 raised on a 4303-character reply.*ValueError"):
+        env.step("[" + "1" * 4301 + "]")  # past CPython's 4,300-digit limit on int()

@@ -21,6 +21,29 @@ def test_random_outputs_never_break_an_env(env_id):
     assert report.actions >= 300 and report.episodes > 0
 
 
+def test_a_wrapped_game_raising_in_its_own_code_is_counted_as_a_failed_episode(monkeypatch):
+    from sparring.errors import ForeignGameError
+    from sparring.harness import fuzz
+
+    class RaisesOnLongReplies:  # tic-tac-toe, but "its own code" raises on replies over 5 characters
+        def __init__(self, env):
+            self.env = env
+
+        def __getattr__(self, name):
+            return getattr(self.env, name)
+
+        def step(self, text):
+            if len(text) > 5:
+                raise ForeignGameError(f"raised on {text[:8]!r}")
+            return self.env.step(text)
+
+    made = fuzz.make_env
+    monkeypatch.setattr(fuzz, "make_env", lambda env_id, **kwargs: RaisesOnLongReplies(made(env_id, **kwargs)))
+    report = fuzz_env("tictactoe-v1", actions=200)
+    assert report.actions >= 200 and 0 < report.foreign_failures < report.actions
+    assert report.foreign_example.startswith("raised on ")
+
+
 @pytest.mark.slow
 def test_ten_thousand_random_outputs_on_the_default_env():
     """Full size on the default job's env; `benchmarks/safety.py` runs 10,000 on every env (at ~20 s an
