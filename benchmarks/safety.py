@@ -9,6 +9,7 @@
   malformed the corpus of malformed inputs (sparring/harness/malformed.py): clear errors, no traceback
 
     .venv/bin/python benchmarks/safety.py [--kill-points 20] [--actions 10000] [--parts kill,fuzz,malformed]
+                                          [--envs taboo-v1,matrix-2x2-v1]  (the kill cases on these envs only)
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ def main() -> None:
     parser.add_argument("--actions", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--parts", default="kill,fuzz,malformed", help="which checks to run, comma-separated")
+    parser.add_argument("--envs", help="kill only the cases on these envs, comma-separated (and no worker kill)")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     _quiet_libraries()
@@ -65,7 +67,10 @@ def kill_table(scratch: Path, tiny: str, args, console: Console) -> None:
     for col in ("recipe", "env", "kills", "where they landed", "missed", "victims", "lost", "doubled",
                 "equal to uninterrupted", "minutes"):
         table.add_column(col)
+    chosen = set(args.envs.split(",")) if args.envs else None
     for recipe, env, extra in harness_cases():
+        if chosen is not None and env not in chosen:
+            continue
         started = time.time()
         report = kill_and_resume(scratch / f"kill-{recipe}-{env}", tiny_run_settings(tiny, recipe, env, extra=extra),
                                  args.kill_points, seed=args.seed)
@@ -76,6 +81,9 @@ def kill_table(scratch: Path, tiny: str, args, console: Console) -> None:
                       f"{(time.time() - started) / 60:.1f}")
         for difference in report.differences[:5]:
             console.print(f"[red]difference:[/] {difference}")
+    if chosen is not None:
+        console.print(table)
+        return
     started = time.time()  # a Ray rollout worker killed, not the run: it must finish by itself
     report = kill_a_worker(scratch / "kill-worker", tiny_run_settings(tiny))
     table.add_row("rest-em rollout.workers=2 (a worker killed)", "arithmetic-v0", str(report.kills),
