@@ -62,10 +62,10 @@ class TensorBoard:
 
 
 class WandB:
-    package = "wandb"
-
     """One wandb run per sparring run (its id the run id, resumed with it); round metrics against the
     `round` axis, training curves against `train_step`."""
+
+    package = "wandb"
 
     def __init__(self, run_dir: Path, run_id: str, config: Mapping[str, Any]):
         import wandb
@@ -88,9 +88,9 @@ class WandB:
 
 
 class Trackio:
-    package = "trackio"
-
     """trackio's wandb-like API: one trackio run per sparring run, in project 'sparring'."""
+
+    package = "trackio"
 
     def __init__(self, run_dir: Path, run_id: str, config: Mapping[str, Any]):
         import trackio

@@ -17,8 +17,8 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
 from sparring.envs import ENVS, EnvContractError, make_env
-from sparring.errors import ForeignGameError
 from sparring.envs.check import check_result
+from sparring.errors import ForeignGameError
 
 MAX_LEN = 65_536  # the largest action tried: 64 KB
 PIECES = ["answer", "Answer:", "answer is", "\\boxed{", "(", ")", "=", "1", "1,000", "-", "9 ", "%", ".", "\n",
