@@ -64,9 +64,15 @@ def main() -> None:
 
 def kill_table(scratch: Path, tiny: str, args, console: Console) -> None:
     table = Table(title=f"kill harness: {args.kill_points} SIGKILLs per recipe and env, tiny model, 2 rounds")
-    for col in ("recipe", "env", "kills", "where they landed", "missed", "victims", "lost", "doubled",
-                "equal to uninterrupted", "minutes"):
+    columns = ("recipe", "env", "kills", "where they landed", "missed", "victims", "lost", "doubled",
+               "equal to uninterrupted", "minutes")
+    for col in columns:
         table.add_column(col)
+
+    def add_row(*cells: str) -> None:  # each case's row printed as it ends too: the whole matrix takes an hour
+        table.add_row(*cells)
+        console.print(" | ".join(f"{col} {cell}" for col, cell in zip(columns, cells)))
+
     chosen = set(args.envs.split(",")) if args.envs else None
     for recipe, env, extra in harness_cases():
         if chosen is not None and env not in chosen:
@@ -75,10 +81,10 @@ def kill_table(scratch: Path, tiny: str, args, console: Console) -> None:
         report = kill_and_resume(scratch / f"kill-{recipe}-{env}", tiny_run_settings(tiny, recipe, env, extra=extra),
                                  args.kill_points, seed=args.seed)
         places = Counter(where.split()[-1] for where in report.landed)
-        table.add_row(" ".join((recipe, *extra)), env, str(report.kills), ", ".join(f"{k} {v}" for k, v in sorted(places.items())),
-                      str(report.missed), str(report.victims), str(report.episodes_lost),
-                      str(report.episodes_doubled), f"{report.equal_runs}/{report.victims}",
-                      f"{(time.time() - started) / 60:.1f}")
+        add_row(" ".join((recipe, *extra)), env, str(report.kills), ", ".join(f"{k} {v}" for k, v in sorted(places.items())),
+                str(report.missed), str(report.victims), str(report.episodes_lost),
+                str(report.episodes_doubled), f"{report.equal_runs}/{report.victims}",
+                f"{(time.time() - started) / 60:.1f}")
         for difference in report.differences[:5]:
             console.print(f"[red]difference:[/] {difference}")
     if chosen is not None:
@@ -86,10 +92,10 @@ def kill_table(scratch: Path, tiny: str, args, console: Console) -> None:
         return
     started = time.time()  # a Ray rollout worker killed, not the run: it must finish by itself
     report = kill_a_worker(scratch / "kill-worker", tiny_run_settings(tiny))
-    table.add_row("rest-em rollout.workers=2 (a worker killed)", "arithmetic-v0", str(report.kills),
-                  ", ".join(report.landed), str(report.missed), str(report.victims), str(report.episodes_lost),
-                  str(report.episodes_doubled), f"{report.equal_runs}/{report.victims}",
-                  f"{(time.time() - started) / 60:.1f}")
+    add_row("rest-em rollout.workers=2 (a worker killed)", "arithmetic-v0", str(report.kills),
+            ", ".join(report.landed), str(report.missed), str(report.victims), str(report.episodes_lost),
+            str(report.episodes_doubled), f"{report.equal_runs}/{report.victims}",
+            f"{(time.time() - started) / 60:.1f}")
     console.print(table)
 
 
