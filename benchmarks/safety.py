@@ -74,11 +74,12 @@ def kill_table(scratch: Path, tiny: str, args, console: Console) -> None:
         console.print(" | ".join(f"{col} {cell}" for col, cell in zip(columns, cells)))
 
     chosen = set(args.envs.split(",")) if args.envs else None
-    for recipe, env, extra in harness_cases():
+    for case, (recipe, env, extra) in enumerate(harness_cases()):
         if chosen is not None and env not in chosen:
             continue
-        started = time.time()
-        report = kill_and_resume(scratch / f"kill-{recipe}-{env}", tiny_run_settings(tiny, recipe, env, extra=extra),
+        started = time.time()  # the case's number in the directory: rest-em runs on arithmetic-v0 three times
+        report = kill_and_resume(scratch / f"kill-{case}-{recipe}-{env.replace('/', '-')}",
+                                 tiny_run_settings(tiny, recipe, env, extra=extra),
                                  args.kill_points, seed=args.seed)
         places = Counter(where.split()[-1] for where in report.landed)
         add_row(" ".join((recipe, *extra)), env, str(report.kills), ", ".join(f"{k} {v}" for k, v in sorted(places.items())),
