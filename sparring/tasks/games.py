@@ -167,24 +167,32 @@ def illegal_rate(episodes: Sequence[Episode]) -> float:
     return sum(not t.legal for t in turns) / len(turns) if turns else 0.0
 
 
+def result(rewards: Sequence[float], seat: int) -> str:
+    """"win", "draw" or "loss" of `seat`: its reward above every other seat's, equal to the best of
+    them, or below one. In a zero-sum game that is the reward's sign; in bargaining or a matrix game,
+    where both can gain, an agreement that leaves a seat the smaller share is its loss."""
+    best_other = max(r for s, r in enumerate(rewards) if s != seat)
+    return "win" if rewards[seat] > best_other else "draw" if rewards[seat] == best_other else "loss"
+
+
 def results_by_opponent(episodes: Sequence[Episode]) -> dict[str, dict[str, float]]:
-    """Win, draw and loss rates (overall and per seat: in games of roles, each role's), mean reward and
-    illegal-move rate of the trained policy per opponent."""
+    """Win, draw and loss rates (overall and per seat: in games of roles, each role's; see `result`),
+    mean reward and illegal-move rate of the trained policy per opponent."""
     groups: dict[str, list[Episode]] = defaultdict(list)
     for e in episodes:
         if e.has_outcome:
             groups[e.tags["opponent"]].append(e)
     results = {}
     for opponent, games in sorted(groups.items()):
-        by_seat, rewards = defaultdict(list), []
+        by_seat, outcomes_by_seat = defaultdict(list), defaultdict(list)
         for e in games:
             seat = e.seats_of(TRAINED)[0]
             by_seat[seat].append(e.rewards[seat])
-            rewards.append(e.rewards[seat])
-        results[opponent] = {"games": len(games), "win": sum(x > 0 for x in rewards) / len(games),
-                             "draw": sum(x == 0 for x in rewards) / len(games),
-                             "loss": sum(x < 0 for x in rewards) / len(games),
+            outcomes_by_seat[seat].append(result(e.rewards, seat))
+        rewards = [x for seat in by_seat for x in by_seat[seat]]
+        outcomes = [o for seat in outcomes_by_seat for o in outcomes_by_seat[seat]]
+        results[opponent] = {"games": len(games), **{k: outcomes.count(k) / len(games) for k in ("win", "draw", "loss")},
                              "mean_reward": sum(rewards) / len(games), "illegal_rate": illegal_rate(games),
                              "mean_reward_by_seat": {seat: sum(x) / len(x) for seat, x in sorted(by_seat.items())},
-                             "win_by_seat": {seat: sum(v > 0 for v in x) / len(x) for seat, x in sorted(by_seat.items())}}
+                             "win_by_seat": {seat: x.count("win") / len(x) for seat, x in sorted(outcomes_by_seat.items())}}
     return results

@@ -100,3 +100,23 @@ def test_the_base_model_may_be_an_evaluation_opponent(tiny_model, tmp_path, monk
         assert base["win"] == sum(base["win_by_seat"].values()) / 2  # half the games in each seat
     players = {tuple(e.tags["players"]) for e in store.episodes(1, "eval") if e.tags["opponent"] == "base"}
     assert players == {("round-1", "base"), ("base", "round-1")}
+
+
+def test_a_win_is_the_larger_reward_not_a_positive_one():
+    from sparring.tasks.games import result, results_by_opponent
+    from sparring.types import Episode
+
+    assert [result((1.0, -1.0), 0), result((1.0, -1.0), 1), result((0.0, 0.0), 1)] == ["win", "loss", "draw"]
+    assert result((0.1, 0.9), 0) == "loss"  # bargaining: an agreement leaving seat 0 a tenth of the coins
+    assert [result((0.6, 0.4), 0), result((1 / 3, 1 / 3), 1)] == ["win", "draw"]
+
+    def game(trained_seat: int, rewards: tuple[float, float]) -> Episode:
+        policies = ("policy", "bargaining-concession")[::1 if trained_seat == 0 else -1]
+        return Episode(id=f"{trained_seat}{rewards}", env_id="bargaining-v1", env_version=1, seed=0, policies=policies,
+                       rewards=rewards, terminated=True, tags={"opponent": "bargaining-concession"})
+
+    games = [game(0, (0.1, 0.9)), game(0, (0.6, 0.4)), game(1, (0.9, 0.1)), game(1, (0.0, 0.0))]
+    results = results_by_opponent(games)["bargaining-concession"]
+    assert (results["win"], results["draw"], results["loss"]) == (0.25, 0.25, 0.5)
+    assert results["win_by_seat"] == {0: 0.5, 1: 0.0}
+    assert results["mean_reward"] == pytest.approx((0.1 + 0.6 + 0.1 + 0.0) / 4)
