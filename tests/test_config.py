@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from sparring.config import RunConfig, build_config, config_class, load_config, read_toml, save_config
@@ -59,10 +61,16 @@ def test_resolved_config_round_trips(tmp_path):
     assert cfg.env_weights == {"arithmetic-v0": 2, "reasoning-gym/chain_sum": 1.5}
 
 
-def test_example_config_is_valid():
-    from pathlib import Path
+@pytest.mark.parametrize("example", sorted((Path(__file__).parents[1] / "examples").glob("*.toml")), ids=lambda p: p.name)
+def test_every_example_config_is_valid_and_its_recipe_accepts_it(example):
+    from sparring.recipes import RECIPES
+    from sparring.tasks import make_task
 
-    load_config(Path(__file__).parents[1] / "examples" / "arithmetic.toml")
+    cfg = load_config(example)
+    check = RECIPES.load(cfg.recipe).check
+    if check is not None:
+        check(cfg)
+    make_task(cfg).check()
 
 
 def test_each_registered_recipe_owns_a_section():
