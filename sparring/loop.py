@@ -9,6 +9,7 @@ continues from the first incomplete stage and never repeats or loses a stored ep
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 from pathlib import Path
@@ -112,9 +113,11 @@ def run(cfg: RunConfig, run_dir: RunDir, console: Console) -> list[dict[str, Any
                 readable = [e for e in episodes if e.id not in curated.ids("error")]  # a filter failed on the others
                 metrics["qdc"] = qdc_metrics(readable, pass_line, curated.ids("near_duplicate"))
 
-            with run_dir.stage(r, "build", seconds):
+            # a bar where the recipe uses the model to build (reference log-probabilities, a tree search)
+            build_bar = progress_bar(console, "build") if recipe.with_model else contextlib.nullcontext()
+            with run_dir.stage(r, "build", seconds), build_bar as bar:
                 rows = build_dataset(recipe, round_cfg, curated.kept, run_dir.dataset_path(r), BuildContext(
-                    r, loaded, previous_rows(run_dir, r)), cfg.curate, derive_seed(cfg.seed, "mix", r))
+                    r, loaded, previous_rows(run_dir, r), bar), cfg.curate, derive_seed(cfg.seed, "mix", r))
             metrics["dataset"] = {"rows": len(rows), "problems": len({(x["env_id"], x["seed"]) for x in rows}),
                                   **(recipe.counts(curated.kept, rows, round_cfg) if recipe.counts else {})}
             metrics["balance"] = round_balance(episodes, rows, pass_line, cfg.balance.n_star)

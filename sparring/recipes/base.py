@@ -67,6 +67,7 @@ class BuildContext:
     round: int
     model: Model  # the round's starting model (it played the rollout): the reference of DPO and SPIN
     previous_rows: list[dict[str, Any]] = field(default_factory=list)  # the previous round's training rows
+    progress: Any = None  # the build stage's progress bar (reports/console.Tracker) where the recipe uses the model
 
 
 def sft_row(e: Episode, seat: int, turn: Turn, answer: str) -> dict[str, Any]:

@@ -159,7 +159,10 @@ def with_search(rows: list[dict[str, Any]], cfg: ExpertIterationConfig, context:
     scores = own.scores(requests)
     priors = own if cfg.search.priors == "policy" else uniform_priors
     seeds = [derive_seed("search", r["episode_id"], r["turn"]) for r in rows]
-    found = search(requests, cfg.search, priors, seeds)
+    bar = context.progress
+    if bar is not None:
+        bar.start(cfg.search.simulations)
+    found = search(requests, cfg.search, priors, seeds, bar.advance if bar is not None else None)
     searched = []
     for row, request, moves_scored, result in zip(rows, requests, scores, found):
         if list(result.moves) != row["moves"]:

@@ -189,10 +189,12 @@ class _Walk:
     outcome: tuple[float, ...] | None = None  # scaled per seat, where this walk ended the game
 
 
-def search(roots: Sequence[TurnRequest], cfg: SearchConfig, priors: Priors, seeds: Sequence[int]) -> list[SearchResult]:
+def search(roots: Sequence[TurnRequest], cfg: SearchConfig, priors: Priors, seeds: Sequence[int],
+           on_simulation: Callable[[], None] | None = None) -> list[SearchResult]:
     """Search every root (a request whose `position` is the env at that turn) for `cfg.simulations`
     simulations, all trees together; the root statistics of each. Seeded per root: a tree's result
-    does not depend on the others searched with it (its priors are a function of its positions)."""
+    does not depend on the others searched with it (its priors are a function of its positions).
+    `on_simulation` is called after each simulation of all trees (a progress bar's advance)."""
     envs = [searchable(r) for r in roots]
     rngs = [random.Random(seed) for seed in seeds]
     trees = [Node(seat=r.seat) for r in roots]
@@ -205,6 +207,8 @@ def search(roots: Sequence[TurnRequest], cfg: SearchConfig, priors: Priors, seed
         values = _values(walks, cfg, priors, rngs, reward_ranges)
         for walk, value in zip(walks, values):
             backup(walk.path, value)
+        if on_simulation is not None:
+            on_simulation()
     return [SearchResult(t.seat, t.moves, tuple(t.priors), tuple(t.visits), tuple(t.q())) for t in trees]
 
 

@@ -94,7 +94,19 @@ def test_positions_are_the_trained_seats_turns_found_by_replay():
 def test_with_search_gives_targets_ordered_by_how_far_the_policy_is(tiny_model):
     model = load_model("transformers", tiny_model, dtype="float32")
     cfg = ExpertIterationConfig(search=SearchConfig(simulations=30), max_positions=5)
-    rows = with_search(build(_games(), cfg), cfg, BuildContext(round=1, model=model))
+
+    class Bar:  # the build stage's progress bar: its total is the simulations, advanced once each
+        total, done = None, 0
+
+        def start(self, total):
+            self.total = total
+
+        def advance(self):
+            self.done += 1
+
+    bar = Bar()
+    rows = with_search(build(_games(), cfg), cfg, BuildContext(round=1, model=model, progress=bar))
+    assert (bar.total, bar.done) == (30, 30)
     assert len(rows) == 5
     gaps = [r["gap"] for r in rows]
     assert gaps == sorted(gaps, reverse=True)

@@ -84,8 +84,11 @@ def test_many_trees_share_one_priors_call_per_simulation():
         return uniform_priors(requests)
 
     roots = [_board(), _board("5"), _board("1", "5", "2")]
-    results = search(roots, SearchConfig(simulations=10, rollout="none"), counting, seeds=[1, 2, 3])
+    simulated = []  # the progress bar's advance: once per simulation of all trees
+    results = search(roots, SearchConfig(simulations=10, rollout="none"), counting, seeds=[1, 2, 3],
+                     on_simulation=lambda: simulated.append(len(calls)))
     assert len(calls) <= 10 and calls[0] == 3  # each simulation: one call for every tree's new leaf
+    assert len(simulated) == 10 and simulated[0] == 1  # called after the first simulation's priors call
     assert [sum(r.visits) for r in results] == [9, 9, 9]  # the first simulation expands the root
     alone = search([roots[2]], SearchConfig(simulations=10, rollout="none"), uniform_priors, seeds=[3])
     assert alone[0] == results[2]  # a tree's result does not depend on the others searched with it
