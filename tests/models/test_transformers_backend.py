@@ -39,6 +39,51 @@ def test_batches_larger_than_batch_size_are_split_inside_one_call(tiny_model):
     assert len({c[0].token_ids for c in out}) == 1
 
 
+def test_prefill_buckets_split_where_padding_would_cost_more_than_a_pass():
+    from sparring.models.transformers_backend import prefill_buckets
+
+    # sorted: 10, 12, 20 (pads 2 + 8x2 = 18 <= 20), then 100 would pad three rows by 80: a new bucket
+    assert prefill_buckets([20, 100, 10, 12, 101], padding=20) == [[2, 3, 0], [1, 4]]
+    assert prefill_buckets([5, 5, 5], padding=0) == [[0, 1, 2]]
+    assert prefill_buckets([], padding=20) == []
+
+
+def test_decoding_matches_transformers_generate_and_each_row_stops_on_its_own(lively_model):
+    import torch
+
+    from sparring.models.transformers_backend import decode
+
+    backend = TransformersBackend(lively_model, dtype="float32")
+    long_system = Message("system", " ".join(["You are a very careful assistant."] * 40))
+    prompts = [SHORT, [long_system, *LONG], LONG, [long_system, *SHORT]]
+    texts = [backend.render(p) for p in prompts]
+    enc = backend.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    with torch.inference_mode():
+        out = backend.model.generate(**enc, do_sample=False, max_new_tokens=12, pad_token_id=backend.tokenizer.pad_token_id)
+    reference = out[:, enc["input_ids"].shape[1]:].tolist()
+    assert len({tuple(r) for r in reference}) == 4
+    ids = backend.tokenizer(texts, add_special_tokens=False)["input_ids"]
+    greedy = SamplingParams(temperature=0, max_new_tokens=12)
+    with torch.inference_mode():
+        assert decode(backend.model, ids, greedy, [0] * 4, set(), backend.tokenizer.pad_token_id) == reference
+        # a row ends at its first end-of-sequence token, at a different step in each row; once both long
+        # prompts have ended, the columns only their padding used are cut
+        eos = {reference[1][3], reference[2][6], reference[3][2]}
+        ended = decode(backend.model, ids, greedy, [0] * 4, eos, backend.tokenizer.pad_token_id)
+    cut = [row[:next((i + 1 for i, t in enumerate(row) if t in eos), len(row))] for row in reference]
+    assert ended == cut and len({len(row) for row in cut}) > 1
+
+
+def test_stop_strings_end_a_row_and_are_cut_from_its_text(lively_model):
+    backend = TransformersBackend(lively_model, dtype="float32")
+    greedy = SamplingParams(temperature=0, max_new_tokens=12)
+    full = backend.generate([LONG], greedy)[0][0]
+    stop = full.text[4:6]
+    stopped = backend.generate([LONG], SamplingParams(temperature=0, max_new_tokens=12, stop=(stop,)))[0][0]
+    assert stopped.finish_reason == "stop" and stopped.text == full.text[:full.text.index(stop)]
+    assert len(stopped.token_ids) < len(full.token_ids)
+
+
 def test_missing_model_paths_are_clear_errors(tmp_path):
     with pytest.raises(SparringError, match="does not exist"):
         check_model(str(tmp_path / "nope"))
@@ -94,19 +139,32 @@ def test_dtype_auto_picks_bf16_only_where_the_cpu_computes_it(monkeypatch):
     assert precision.resolve_dtype("float32") == ("float32", "set in the config")
 
 
-def test_seeded_gumbel_sampling_draws_from_the_softmax():
+def _draws(params, logits, rows=4000):
+    import torch
+
+    from sparring.models.transformers_backend import SeededSampler
+
+    picks = SeededSampler(params, range(rows))(logits.repeat(rows, 1))
+    assert torch.equal(SeededSampler(params, range(rows))(logits.repeat(rows, 1)), picks)  # same seeds, same draws
+    return (torch.bincount(picks, minlength=logits.shape[-1]).float() / rows).tolist()
+
+
+def test_seeded_sampling_draws_from_the_softmax_of_what_top_k_and_top_p_keep():
     import math
 
     import torch
 
-    from sparring.models.transformers_backend import SeededSampling
-
-    rows = 4000
-    logits = torch.tensor([[0.0, math.log(2), math.log(5), -math.inf]]).repeat(rows, 1)  # p = 1/8, 2/8, 5/8, 0
-    picks = SeededSampling(range(rows))(None, logits).argmax(dim=-1)
-    freqs = torch.bincount(picks, minlength=4).float() / rows
-    assert torch.allclose(freqs, torch.tensor([1 / 8, 2 / 8, 5 / 8, 0.0]), atol=0.03)
-    assert torch.equal(SeededSampling(range(rows))(None, logits).argmax(dim=-1), picks)  # same seeds, same draws
+    logits = torch.tensor([[math.log(2), 0.0, -math.inf, math.log(5)]])  # p = 2/8, 1/8, 0, 5/8
+    assert _draws(SamplingParams(temperature=1.0, top_k=0), logits) == pytest.approx([2 / 8, 1 / 8, 0, 5 / 8], abs=0.03)
+    # temperature 2 takes the square root of the odds: sqrt(2), 1, 0, sqrt(5) over their sum
+    odds = [math.sqrt(2), 1.0, 0.0, math.sqrt(5)]
+    assert _draws(SamplingParams(temperature=2.0, top_k=0), logits) == pytest.approx([o / sum(odds) for o in odds], abs=0.03)
+    # top-k 2 keeps 5 and 2: 5/7, 2/7
+    assert _draws(SamplingParams(temperature=1.0, top_k=2), logits) == pytest.approx([2 / 7, 0, 0, 5 / 7], abs=0.03)
+    # top-p 0.7: 5/8 is below 0.7, so the next one (2/8) is kept too; 1/8 is not
+    assert _draws(SamplingParams(temperature=1.0, top_k=0, top_p=0.7), logits) == pytest.approx([2 / 7, 0, 0, 5 / 7], abs=0.03)
+    # top-p 0.6: 5/8 alone reaches it
+    assert _draws(SamplingParams(temperature=1.0, top_k=3, top_p=0.6), logits) == pytest.approx([0, 0, 0, 1.0])
 
 
 def _direct_logprobs(backend, prompt, answer):
