@@ -94,6 +94,8 @@ def run_episodes(
 ) -> list[Episode]:
     """Play every spec to its end and return the finished episodes, failures included (each is also
     written to `store` as soon as it ends)."""
+    if max_in_flight < 1:  # none in flight would play nothing and return as if done
+        raise ValueError(f"max_in_flight must be at least 1 (got {max_in_flight})")
     pending = iter(specs)
     live: list[_Live] = []
     finished: list[Episode] = []

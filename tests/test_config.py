@@ -29,6 +29,8 @@ def test_precedence_defaults_then_file_then_set(tmp_path):
     (['env={"arithmetic-v0" = 2, "reasoning-gym/chain_sum" = 0}'], "weights must be positive.*chain_sum"),
     (["env={}"], "a mixture names at least one env id"),
     (['env={"arithmetic-v0" = "much"}'], "env.dict.*valid number"),
+    (["rollout.max_in_flight=0"], "rollout.max_in_flight: Input should be greater than or equal to 1"),
+    (["rollout.max_in_flight=-4"], "rollout.max_in_flight: Input should be greater than or equal to 1"),
 ])
 def test_bad_config_names_the_key_and_the_valid_ones(overrides, message):
     with pytest.raises(ConfigError, match=message):

@@ -54,6 +54,11 @@ def test_in_flight_limit_refills_as_episodes_finish():
     assert backend.batches == [20, 20, 10]
 
 
+def test_no_episode_in_flight_is_an_error_not_an_empty_round():
+    with pytest.raises(ValueError, match="max_in_flight must be at least 1 \\(got 0\\)"):
+        run_episodes(_specs(3), _seat(ScriptedBackend(_solve)), PROVENANCE, max_in_flight=0)
+
+
 def test_multi_turn_episodes_advance_together():
     backend = ScriptedBackend(lambda m: "no idea")
     episodes = run_episodes(_specs(30, max_attempts=3), _seat(backend), PROVENANCE)
@@ -195,6 +200,22 @@ def test_a_completion_depends_on_its_episode_and_turn_not_on_its_batch(tiny_back
     for e in apart:
         assert [t.completion.token_ids for t in e.turns] == [t.completion.token_ids for t in together[e.id].turns]
     assert len({e.turns[0].completion.token_ids for e in together.values()}) > 1
+
+
+def test_the_stored_round_does_not_depend_on_how_many_episodes_are_in_flight(tiny_backend, tmp_path):
+    """Refilling starts episodes at other times in other batches; the store must hold the same round."""
+    policy = {"p": LLMPolicy(tiny_backend, SamplingParams(temperature=1.0, max_new_tokens=6))}
+    games = [EpisodeSpec(id=f"g{i}", env_id="tictactoe-v1", seed=i, policies=("p", "p"), tags={"stage": "train"})
+             for i in range(24)]
+    stored = {}
+    for in_flight in (8, 64):
+        store = EpisodeStore(tmp_path / f"{in_flight}.sqlite")
+        run_episodes(games + _specs(24, max_attempts=2), policy, PROVENANCE, seed=5, store=store,
+                     max_in_flight=in_flight)
+        stored[in_flight] = {e.id: ([(t.seat, t.completion.token_ids, t.legal) for t in e.turns], e.rewards, e.end_reason)
+                             for e in store.episodes(1, "train")}
+    assert len(stored[8]) == 48 and stored[8] == stored[64]
+    assert len({turns[0][1] for turns, *_ in stored[8].values()}) > 1
 
 
 def test_a_spec_names_the_role_each_seat_plays_in_every_turn_of_its_episode():
