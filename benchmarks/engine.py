@@ -1,20 +1,27 @@
 """Rollout engine throughput against the backend's raw batched speed and a one-at-a-time loop.
 
-Three measurements on the same model, sampling parameters and env:
+Four measurements on the same model, sampling parameters and env:
   raw     one batched `generate` call on BATCH first-turn prompts (the backend's ceiling)
-  engine  `run_episodes` over EPISODES multi-turn episodes with BATCH in flight, one LLM policy in
-          every seat, writing every finished episode to a SQLite store
+  engine  `run_episodes` over EPISODES multi-turn episodes with IN_FLIGHT open at once (each call is
+          split into batches of BATCH rows), one LLM policy in every seat, writing every finished
+          episode to a SQLite store
+  replay  every prompt the engine served, in one `generate` call (batches of BATCH, rows of like
+          length together): the ceiling for the engine's own workload, whose later turns have longer
+          prompts than the first; engine / replay is what the engine's scheduling loses
   naive   the same episodes played one at a time, one prompt per generate call (a subset: it is slow)
 Tokens are generated tokens (end-of-sequence and padding excluded). On arithmetic-v0 (level 2) an
 episode has two attempts; on a game, the one policy plays both seats, so every call serves the
-pending turns of both seats of every game in flight.
+pending turns of both seats of every game in flight. With more episodes than IN_FLIGHT the engine
+refills as episodes end (a round's real shape); the round's tail, calls of fewer than BATCH rows once
+no episode is left to start, is printed apart.
 
-    .venv/bin/python benchmarks/engine.py [--env arithmetic-v0|tictactoe-v1] [--batch 64] [--episodes 128]
+    .venv/bin/python benchmarks/engine.py [--env arithmetic-v0|tictactoe-v1] [--batch 64] [--in-flight 256] [--episodes 512]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -27,6 +34,7 @@ from sparring.cli import _quiet_libraries
 from sparring.engine import EpisodeSpec, run_episodes
 from sparring.envs import ENVS, make_env
 from sparring.models import load_backend
+from sparring.models.precision import cpu_name
 from sparring.policies import LLMPolicy
 from sparring.store import EpisodeStore
 from sparring.types import SamplingParams
@@ -45,7 +53,8 @@ def main() -> None:
     parser.add_argument("--model", default="smollm2-135m-instruct")
     parser.add_argument("--env", default="arithmetic-v0")
     parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--episodes", type=int, default=128)
+    parser.add_argument("--episodes", type=int, default=512)
+    parser.add_argument("--in-flight", type=int, default=256, help="rollout.max_in_flight (the config's default)")
     parser.add_argument("--naive-episodes", type=int, default=12)
     parser.add_argument("--max-new-tokens", type=int, default=48)
     args = parser.parse_args()
@@ -62,17 +71,32 @@ def main() -> None:
     raw_tokens = sum(raw_lengths)
     raw = raw_tokens / raw_seconds
 
+    calls: list[tuple[int, float]] = []  # (rows, seconds) of each of the engine's generate calls
+    generate = backend.generate
+
+    def timed_generate(prompts, *rest):
+        started = time.time()
+        out = generate(prompts, *rest)
+        calls.append((len(prompts), time.time() - started))
+        return out
+
+    backend.generate = timed_generate
     with tempfile.TemporaryDirectory() as scratch:
         store = EpisodeStore(Path(scratch) / "episodes.sqlite")
-        calls_before = backend.generate_calls
         started = time.time()
         episodes = run_episodes(specs(args.env, args.episodes), {"p": policy}, {"run_id": "bench", "round": 1}, seed=0,
-                                store=store, max_in_flight=args.batch)
+                                store=store, max_in_flight=args.in_flight)
         engine_seconds = time.time() - started
+    backend.generate = generate
     engine_tokens = sum(len(t.completion.token_ids) for e in episodes for t in e.turns)
     engine = engine_tokens / engine_seconds
     turns = sum(len(e.turns) for e in episodes)
-    engine_calls = backend.generate_calls - calls_before
+    thin = [(rows, seconds) for rows, seconds in calls if rows < args.in_flight]
+
+    served = [t.prompt for e in episodes for t in e.turns]
+    started = time.time()
+    replay_tokens = sum(len(c[0].token_ids) for c in backend.generate(served, params, list(range(len(served)))))
+    replay = replay_tokens / (time.time() - started)
 
     started, naive_tokens = time.time(), 0
     for spec in specs(args.env, args.naive_episodes, offset=10**6):
@@ -80,17 +104,23 @@ def main() -> None:
             [spec], {"p": policy}, {"run_id": "bench", "round": 1}, seed=0) for t in e.turns)
     naive = naive_tokens / (time.time() - started)
 
-    table = Table(title=f"{args.model} on {args.env}: generated tokens/s, batch {args.batch}, "
-                        f"max {args.max_new_tokens} new tokens")
+    table = Table(title=f"{args.model} ({backend.dtype}) on {args.env}: generated tokens/s, batch {args.batch}, "
+                        f"max {args.max_new_tokens} new tokens; {cpu_name()}, {os.cpu_count()} cores")
     for col in ("mode", "episodes", "turns", "generate calls", "tokens", "tokens/s", "vs raw", "vs naive"):
         table.add_column(col, justify="right")
     table.add_row("raw", "-", str(args.batch), "1", str(raw_tokens), f"{raw:.0f}", "1.00", f"{raw / naive:.1f}x")
-    table.add_row("engine", str(args.episodes), str(turns), str(engine_calls), str(engine_tokens), f"{engine:.0f}",
+    table.add_row("engine", str(args.episodes), str(turns), str(len(calls)), str(engine_tokens), f"{engine:.0f}",
                   f"{engine / raw:.2f}", f"{engine / naive:.1f}x")
+    table.add_row("replay", "-", str(turns), "1", str(replay_tokens), f"{replay:.0f}", f"{replay / raw:.2f}",
+                  f"{replay / naive:.1f}x")
     table.add_row("naive", str(args.naive_episodes), "-", "-", str(naive_tokens), f"{naive:.0f}", f"{naive / raw:.2f}",
                   "1.0x")
     console = Console()
     console.print(table)
+    console.print(f"engine / replay {engine / replay:.2f}: what scheduling loses on the engine's own prompts. "
+                  f"Batching gain of this CPU (raw / naive): {raw / naive:.1f}x. The round's tail: {len(thin)} of "
+                  f"{len(calls)} calls had fewer than {args.in_flight} rows ({', '.join(str(r) for r, _ in thin) or 'none'}), "
+                  f"{sum(s for _, s in thin):.1f} s of the engine's {engine_seconds:.1f} s.")
     batched, single = prefill_seconds(backend, prompts)
     steps = max(raw_lengths)
     console.print(f"Where raw's {raw_seconds:.1f} s went: prefill of the {args.batch} prompts {batched:.1f} s batched "
