@@ -125,8 +125,8 @@ def main() -> None:
     steps = max(raw_lengths)
     console.print(f"Where raw's {raw_seconds:.1f} s went: prefill of the {args.batch} prompts {batched:.1f} s batched "
                   f"({single:.1f} s one at a time: {single / batched:.1f}x from batching); decoding "
-                  f"{raw_seconds - batched:.1f} s for {steps} steps, in which {raw_tokens / (args.batch * steps):.0%} "
-                  f"of the row-steps produced a token (the rest waited for the batch's longest reply).")
+                  f"{raw_seconds - batched:.1f} s for {steps} steps, with {raw_tokens / steps:.0f} of the {args.batch} rows "
+                  f"still going in the mean step (a row leaves the batch when it ends).")
 
 
 @torch.inference_mode()
