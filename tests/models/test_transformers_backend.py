@@ -74,6 +74,25 @@ def test_decoding_matches_transformers_generate_and_each_row_stops_on_its_own(li
     assert ended == cut and len({len(row) for row in cut}) > 1
 
 
+def test_a_sampled_row_is_the_same_alone_as_in_a_batch_whose_rows_end_before_it(lively_model):
+    import torch
+
+    from sparring.models.transformers_backend import decode
+
+    backend = TransformersBackend(lively_model, dtype="float32")
+    long_system = Message("system", " ".join(["You are a very careful assistant."] * 40))
+    prompts = [SHORT, [long_system, *LONG], LONG, [long_system, *SHORT], SHORT]
+    ids = backend.tokenizer([backend.render(p) for p in prompts], add_special_tokens=False)["input_ids"]
+    params, seeds, pad = SamplingParams(temperature=1.0, top_k=20, max_new_tokens=12), [3, 4, 5, 6, 7], backend.tokenizer.pad_token_id
+    with torch.inference_mode():
+        free = decode(backend.model, ids, params, seeds, set(), pad)
+        eos = {free[1][2], free[3][4]}  # rows leave the batch at different steps
+        together = decode(backend.model, ids, params, seeds, eos, pad)
+        alone = [decode(backend.model, [p], params, [s], eos, pad)[0] for p, s in zip(ids, seeds)]
+    assert together == alone and len({len(row) for row in together}) > 1
+    assert together[0] != together[4]  # the same prompt, another seed
+
+
 def test_stop_strings_end_a_row_and_are_cut_from_its_text(lively_model):
     backend = TransformersBackend(lively_model, dtype="float32")
     greedy = SamplingParams(temperature=0, max_new_tokens=12)
