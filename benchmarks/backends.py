@@ -37,6 +37,7 @@ from sparring.cli import _quiet_libraries
 from sparring.envs import make_env
 from sparring.models import load_backend
 from sparring.models.precision import cpu_flags, cpu_name
+from sparring.models.transformers_backend import packed_logprobs
 from sparring.types import SamplingParams
 
 SAMPLING = SamplingParams(temperature=0.8, top_k=50, max_new_tokens=48, seed=0)
@@ -60,13 +61,9 @@ def timed(generate, batch: int, min_seconds: float) -> tuple[float, int]:
 
 @torch.inference_mode()
 def reference_logprobs(model, rows: list[tuple[list[int], list[int]]]) -> list[torch.Tensor]:
-    """Per-token log-probabilities of each (prompt ids, answer ids) under `model`, one unpadded pass each."""
-    out = []
-    for prompt, answer in rows:
-        logits = model(torch.tensor([prompt + answer])).logits[0].float()
-        logp = torch.log_softmax(logits[len(prompt) - 1:-1], dim=-1)
-        out.append(logp.gather(-1, torch.tensor(answer)[:, None])[:, 0])
-    return out
+    """Per-token log-probabilities of each (prompt ids, answer ids) under `model`: the backend's own
+    scoring of given tokens (`packed_logprobs`), one answer per prompt."""
+    return [answers[0] for answers in packed_logprobs(model, [(prompt, [answer]) for prompt, answer in rows])]
 
 
 def drift(scores: list[torch.Tensor], reference: list[torch.Tensor]) -> tuple[float, float]:
