@@ -6,8 +6,9 @@ Four measurements on the same model, sampling parameters and env:
           split into batches of BATCH rows), one LLM policy in every seat, writing every finished
           episode to a SQLite store
   replay  every prompt the engine served, in one `generate` call (batches of BATCH, rows of like
-          length together): the ceiling for the engine's own workload, whose later turns have longer
-          prompts than the first; engine / replay is what the engine's scheduling loses
+          length together) with nothing kept from earlier calls: the engine's own workload, whose later
+          turns have longer prompts than the first, without the prefix cache, which the engine's later
+          turns continue from (an arithmetic retry starts with the first attempt's prompt and answer)
   naive   the same episodes played one at a time, one prompt per generate call (a subset: it is slow)
 Tokens are generated tokens (end-of-sequence and padding excluded). On arithmetic-v0 (level 2) an
 episode has two attempts; on a game, the one policy plays both seats, so every call serves the
@@ -35,6 +36,7 @@ from sparring.engine import EpisodeSpec, run_episodes
 from sparring.envs import ENVS, make_env
 from sparring.models import load_backend
 from sparring.models.precision import cpu_name
+from sparring.models.transformers_backend import PrefixCache
 from sparring.policies import LLMPolicy
 from sparring.store import EpisodeStore
 from sparring.types import SamplingParams
@@ -64,6 +66,7 @@ def main() -> None:
     policy = LLMPolicy(backend, params)
     prompts = [make_env(args.env, **ENV_KWARGS.get(args.env, {})).reset(i).messages for i in range(args.batch)]
     backend.generate(prompts[:8], params)  # warm-up
+    backend.prefixes = PrefixCache()  # nothing kept from the warm-up: raw's rows start fresh, as first turns do
 
     started = time.time()
     raw_lengths = [len(c[0].token_ids) for c in backend.generate(prompts, params)]
@@ -94,6 +97,10 @@ def main() -> None:
     thin = [(rows, seconds) for rows, seconds in calls if rows < args.in_flight]
 
     served = [t.prompt for e in episodes for t in e.turns]
+    reused = backend.prefixes.reused_tokens
+    served_tokens = sum(len(ids) for ids in backend.tokenizer([backend.render(p) for p in served],
+                                                               add_special_tokens=False)["input_ids"])
+    backend.prefixes = PrefixCache()
     started = time.time()
     replay_tokens = sum(len(c[0].token_ids) for c in backend.generate(served, params, list(range(len(served)))))
     replay = replay_tokens / (time.time() - started)
@@ -117,10 +124,12 @@ def main() -> None:
                   "1.0x")
     console = Console()
     console.print(table)
-    console.print(f"engine / replay {engine / replay:.2f}: what scheduling loses on the engine's own prompts. "
+    console.print(f"engine / replay {engine / replay:.2f}: on the engine's own prompts, the prefix cache's gain less what "
+                  f"scheduling loses. "
                   f"Batching gain of this CPU (raw / naive): {raw / naive:.1f}x. The round's tail: {len(thin)} of "
                   f"{len(calls)} calls had fewer than {args.in_flight} rows ({', '.join(str(r) for r, _ in thin) or 'none'}), "
-                  f"{sum(s for _, s in thin):.1f} s of the engine's {engine_seconds:.1f} s.")
+                  f"{sum(s for _, s in thin):.1f} s of the engine's {engine_seconds:.1f} s. Prefix cache: "
+                  f"{reused} of the engine's {served_tokens} prompt tokens were not prefilled again.")
     batched, single = prefill_seconds(backend, prompts)
     steps = max(raw_lengths)
     console.print(f"Where raw's {raw_seconds:.1f} s went: prefill of the {args.batch} prompts {batched:.1f} s batched "

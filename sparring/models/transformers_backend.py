@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -62,6 +64,7 @@ class TransformersBackend:
         eos = self.model.generation_config.eos_token_id
         self._eos_ids = set(eos if isinstance(eos, list) else [eos if eos is not None else self.tokenizer.eos_token_id])
         self.generate_calls = 0  # one per generate(), however many batches it runs: tests and benchmarks read it
+        self.prefixes = PrefixCache()
 
     def provenance(self) -> dict[str, Any]:
         return {"model_id": self.model_id, "checkpoint_hash": self.checkpoint_hash}
@@ -86,13 +89,14 @@ class TransformersBackend:
         row_seeds = [derive_seed(seed, j) for seed in seeds for j in range(params.n)]
         stopped = (lambda tokens: any(s in self.tokenizer.decode(tokens, skip_special_tokens=True) for s in params.stop)
                    ) if params.stop else None
-        # Rows of like length share a batch, so fewer positions are padding.
-        order = sorted(range(len(rows)), key=lambda r: len(rows[r]))
+        reused = self.prefixes.take(rows)
+        # Rows with like lengths still to prefill share a batch, so fewer positions are padding.
+        order = sorted(range(len(rows)), key=lambda r: len(rows[r]) - reused[r].length)
         answers: list[Completion | None] = [None] * len(rows)
         for start in range(0, len(rows), self.batch_size):
             mine = order[start:start + self.batch_size]
             out = decode(self.model, [rows[r] for r in mine], params, [row_seeds[r] for r in mine], self._eos_ids,
-                         self.tokenizer.pad_token_id, stopped)
+                         self.tokenizer.pad_token_id, stopped, [reused[r] for r in mine], self.prefixes)
             for r, tokens in zip(mine, out):
                 answers[r] = self._completion(tokens, params)
         return [answers[i:i + params.n] for i in range(0, len(rows), params.n)]  # type: ignore[misc]
@@ -144,7 +148,8 @@ def prefill_buckets(lengths: Sequence[int], padding: int = PREFILL_PADDING) -> l
 
 
 def decode(model, prompts: Sequence[Sequence[int]], params: SamplingParams, row_seeds: Sequence[int],
-           eos_ids: set[int], pad_id: int, stopped: Callable[[list[int]], bool] | None = None) -> list[list[int]]:
+           eos_ids: set[int], pad_id: int, stopped: Callable[[list[int]], bool] | None = None,
+           reused: Sequence[Prefix] | None = None, prefixes: PrefixCache | None = None) -> list[list[int]]:
     """The generated token ids of each prompt (its end-of-sequence token included when it ends on one).
 
     Our own decoding loop rather than `model.generate`, which pads every prompt to the longest one and
@@ -154,25 +159,35 @@ def decode(model, prompts: Sequence[Sequence[int]], params: SamplingParams, row_
     `max_new_tokens`), and cache columns that only padding still uses are cut. The continuous
     batching of transformers (`generate_batch`) also drops finished rows, but takes no per-row seeded
     sampler, which the engine's reproducibility rests on (see SeededSampler).
+
+    A row given a `reused` prefix (the keys and values of its prompt's first tokens, from
+    `PrefixCache.take`) prefills only the rest of its prompt; every row that ends is added to
+    `prefixes`, for a later call's rows that continue it.
     """
     device = next(model.parameters()).device
+    reused = reused or [NO_PREFIX] * len(prompts)
     caches, masks, logits, order = [], [], [], []
-    for bucket in prefill_buckets([len(p) for p in prompts]):
-        width = max(len(prompts[i]) for i in bucket)
+    for bucket in prefill_buckets([len(p) - r.length for p, r in zip(prompts, reused)]):
+        kept = max(reused[i].length for i in bucket)
+        width = max(len(prompts[i]) - reused[i].length for i in bucket)
+        # A row's columns: its kept prefix, then the rest of its prompt, each block left-padded.
         ids = torch.full((len(bucket), width), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(bucket), width), dtype=torch.long)
+        mask = torch.zeros((len(bucket), kept + width), dtype=torch.long)
         for row, i in enumerate(bucket):
-            ids[row, width - len(prompts[i]):] = torch.tensor(prompts[i])
-            mask[row, width - len(prompts[i]):] = 1
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        caches.append(DynamicCache())  # filled in place by the forward pass
+            rest = prompts[i][reused[i].length:]
+            ids[row, width - len(rest):] = torch.tensor(rest)
+            mask[row, kept - reused[i].length:kept] = 1
+            mask[row, kept + width - len(rest):] = 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, kept:]
+        # filled in place by the forward pass
+        caches.append(DynamicCache(ddp_cache_data=_left_padded([reused[i] for i in bucket], kept)) if kept else DynamicCache())
         out = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
                     cache=caches[-1], use_cache=True, logits_to_keep=1)
         masks.append(mask)
         logits.append(out.logits[:, -1].float())
         order += bucket
     width = max(mask.shape[1] for mask in masks)
-    # Join the buckets' caches into one batch, each left-padded to the longest prompt.
+    # Join the buckets' caches into one batch, each left-padded to the longest.
     cache = DynamicCache(ddp_cache_data=[
         tuple(torch.cat([F.pad(getattr(c.layers[layer], kind), (0, 0, width - m.shape[1], 0)) for c, m in zip(caches, masks)])
               for kind in ("keys", "values"))
@@ -185,16 +200,20 @@ def decode(model, prompts: Sequence[Sequence[int]], params: SamplingParams, row_
     generated: list[list[int]] = [[] for _ in prompts]
     for _ in range(params.max_new_tokens):
         tokens = sampler(scores) if sampler is not None else scores.argmax(-1)
-        going = []
+        going, ending = [], []
         for row, (i, token) in enumerate(zip(alive.tolist(), tokens.tolist())):
             generated[i].append(token)
             done = (token in eos_ids or len(generated[i]) == params.max_new_tokens
                     or (stopped is not None and stopped(generated[i])))
-            if not done:
-                going.append(row)
+            (ending if done else going).append(row)
+        if prefixes is not None:
+            for row in ending:  # its cache holds the prompt and every generated token but the last (never fed)
+                i, columns = int(alive[row]), mask[row].nonzero()[:, 0]
+                prefixes.add(prompts[i], [*prompts[i], *generated[i][:-1]],
+                             tuple((layer.keys[row][:, columns], layer.values[row][:, columns]) for layer in cache.layers))
         if not going:
             break
-        if len(going) < len(alive):
+        if ending:
             keep = torch.tensor(going)
             cache.batch_select_indices(keep.to(device))
             alive, tokens, mask, positions = alive[keep], tokens[keep], mask[keep], positions[keep]
@@ -210,6 +229,118 @@ def decode(model, prompts: Sequence[Sequence[int]], params: SamplingParams, row_
                        cache=cache, use_cache=True).logits[:, -1].float()
         positions = positions + 1
     return generated
+
+
+@dataclass(frozen=True)
+class Prefix:
+    """The keys and values of a row's first `length` tokens: a (keys, values) pair per layer, each
+    heads x length x head_dim."""
+
+    length: int = 0
+    layers: tuple[tuple[torch.Tensor, torch.Tensor], ...] = ()
+
+
+NO_PREFIX = Prefix()
+
+
+def _left_padded(prefixes: Sequence[Prefix], width: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Per layer, the (keys, values) of a batch whose row j holds prefixes[j], left-padded with zeros
+    to `width` columns (at least one prefix is not empty)."""
+    shape = next(p for p in prefixes if p.length).layers
+    return [tuple(torch.stack([F.pad(p.layers[layer][kind], (0, 0, width - p.length, 0)) if p.length
+                               else like.new_zeros((like.shape[0], width, like.shape[2])) for p in prefixes])
+                  for kind, like in enumerate(shape[layer]))
+            for layer in range(len(shape))]
+
+
+# Keys and values kept across calls, at most this many bytes (oldest first out): more than two calls
+# of 256 rows of 80 tokens hold for SmolLM2-135M in float32 (46 kB a token).
+PREFIX_CACHE_BYTES = 2 << 30
+# A kept row is dropped once this many later calls have not continued it: a conversation continues in
+# the next call, or in the one after where one model plays both sides.
+PREFIX_CALLS = 2
+
+
+@dataclass
+class _KeptRow:
+    call: int  # the `PrefixCache.take` call it was kept after
+    prompt: tuple[int, ...]
+    tokens: tuple[int, ...]  # the tokens whose keys and values `prefix` holds: the prompt, then the answer
+    prefix: Prefix
+    nbytes: int
+
+
+class PrefixCache:
+    """The keys and values of rows that ended in earlier calls, for the rows that continue them.
+
+    A conversation's next prompt (an arithmetic retry, a dialogue's next turn) starts with the
+    previous prompt and the answer given to it; a row that continues a kept row prefills only what
+    follows their common prefix, as vLLM's automatic prefix caching does. Written here because
+    transformers keeps no cache across `generate` calls. A row is found by its prompt: a new prompt
+    continues, of the kept rows whose prompt starts it, the one sharing the most tokens with it
+    (a re-tokenized answer can differ from the sampled tokens, so the common prefix may stop inside
+    the answer). A kept row is dropped once continued (its continuation is kept after the call), and
+    one not continued within PREFIX_CALLS calls, or beyond `max_bytes` (oldest first).
+    """
+
+    def __init__(self, max_bytes: int = PREFIX_CACHE_BYTES):
+        self.max_bytes, self.bytes = max_bytes, 0
+        self.rows: OrderedDict[int, _KeptRow] = OrderedDict()
+        self.by_prompt: dict[tuple[int, ...], set[int]] = {}
+        self.added, self.calls = 0, 0
+        self.reused_tokens = 0  # prompt tokens not prefilled again, over all calls: benchmarks print it
+
+    def add(self, prompt: Sequence[int], tokens: Sequence[int], layers: tuple[tuple[torch.Tensor, torch.Tensor], ...]) -> None:
+        kept = _KeptRow(self.calls, tuple(prompt), tuple(tokens), Prefix(len(tokens), layers),
+                        sum(k.nbytes + v.nbytes for k, v in layers))
+        if kept.nbytes > self.max_bytes:
+            return
+        self.rows[self.added] = kept
+        self.by_prompt.setdefault(kept.prompt, set()).add(self.added)
+        self.added += 1
+        self.bytes += kept.nbytes
+        while self.bytes > self.max_bytes:
+            self._drop(next(iter(self.rows)))
+
+    def take(self, prompts: Sequence[Sequence[int]]) -> list[Prefix]:
+        """For each prompt, the kept prefix it continues (at most all its tokens but the last, whose
+        logits start the decoding; NO_PREFIX where none), taken out of the cache."""
+        self.calls += 1
+        while self.rows and self.rows[next(iter(self.rows))].call < self.calls - PREFIX_CALLS:
+            self._drop(next(iter(self.rows)))
+        lengths = sorted({len(p) for p in self.by_prompt})
+        found, used = [], set()
+        for prompt in prompts:
+            best, shared = None, 0
+            for length in lengths:
+                if length >= len(prompt):
+                    break
+                for kept in self.by_prompt.get(tuple(prompt[:length]), ()):
+                    n = _common_prefix(prompt, self.rows[kept].tokens)
+                    if n > shared:
+                        best, shared = kept, n
+            shared = min(shared, len(prompt) - 1)
+            if best is None or shared == 0:
+                found.append(NO_PREFIX)
+                continue
+            used.add(best)
+            layers = self.rows[best].prefix.layers
+            found.append(Prefix(shared, tuple((k[:, :shared], v[:, :shared]) for k, v in layers)))
+            self.reused_tokens += shared
+        for kept in used:
+            self._drop(kept)
+        return found
+
+    def _drop(self, kept: int) -> None:
+        row = self.rows.pop(kept)
+        self.bytes -= row.nbytes
+        self.by_prompt[row.prompt].discard(kept)
+        if not self.by_prompt[row.prompt]:
+            del self.by_prompt[row.prompt]
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
 
 
 def chat_completion_ids(tokenizer, prompt: Sequence[Message], answer: str) -> tuple[list[int], list[int]]:

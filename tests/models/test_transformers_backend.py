@@ -254,3 +254,49 @@ def test_many_answers_to_one_prompt_score_as_each_alone(tiny_model, monkeypatch)
     scored = backend.logprobs([SHORT] * 30, answers)
     for i in (0, 13, 29):
         assert scored[i].per_token == pytest.approx(_direct_logprobs(backend, SHORT, answers[i]), abs=1e-4)
+
+
+def test_a_continued_conversation_prefills_only_what_is_new_and_answers_as_without_the_cache(lively_model):
+    from sparring.models.transformers_backend import PrefixCache
+
+    reusing = TransformersBackend(lively_model, dtype="float32")
+    fresh = TransformersBackend(lively_model, dtype="float32")
+    fresh.prefixes = PrefixCache(max_bytes=0)  # keeps nothing: every call prefills every prompt whole
+    params = SamplingParams(temperature=1.0, top_k=20, max_new_tokens=12)
+    first = [LONG, SHORT]
+    answers = [c[0] for c in reusing.generate(first, params, [1, 2])]
+    assert answers == [c[0] for c in fresh.generate(first, params, [1, 2])]
+    # each conversation goes on after its answer; a third prompt is new
+    second = [[*p, Message("assistant", a.text), Message("user", "Try again.")] for p, a in zip(first, answers)] + [LONG]
+    assert reusing.generate(second, params, [3, 4, 5]) == fresh.generate(second, params, [3, 4, 5])
+    prompt_tokens = sum(len(reusing.tokenizer(reusing.render(p), add_special_tokens=False)["input_ids"]) for p in first)
+    assert reusing.prefixes.reused_tokens >= prompt_tokens and fresh.prefixes.reused_tokens == 0
+
+
+def test_the_prefix_cache_continues_the_row_sharing_most_tokens_once_and_forgets_old_rows():
+    import torch
+
+    from sparring.models.transformers_backend import PREFIX_CALLS, PrefixCache
+
+    def layers(n):  # one layer, keys and values numbered by position
+        kv = torch.arange(n, dtype=torch.float32).view(1, n, 1)
+        return ((kv, kv.clone()),)
+
+    cache = PrefixCache()
+    cache.take([])
+    cache.add([1, 2], [1, 2, 3, 4], layers(4))  # prompt 1 2, answer 3 4 (its last token never fed)
+    cache.add([1, 2], [1, 2, 5], layers(3))
+    cache.add([9], [9, 8], layers(2))
+    found = cache.take([[1, 2, 3, 7, 7], [1, 2, 5, 6], [1, 2, 5], [9, 8], [4, 4]])
+    # the most shared tokens; never the prompt's last token; a row continued once is gone
+    assert [p.length for p in found] == [3, 3, 2, 1, 0]
+    assert found[0].layers[0][0].flatten().tolist() == [0, 1, 2]
+    assert cache.take([[1, 2, 3, 4, 5], [1, 2, 5, 6], [9, 8, 7]]) == [found[4]] * 3
+    cache.add([1], [1, 2], layers(2))
+    for _ in range(PREFIX_CALLS):
+        cache.take([])
+    assert cache.take([[1, 2, 3]])[0].length == 0 and not cache.rows  # not continued in time
+    small = PrefixCache(max_bytes=2 * 3 * 4 * 2)  # room for two rows of 3 tokens
+    for first in (1, 2, 3):
+        small.add([first], [first, 0, 0], layers(3))
+    assert [p.length for p in small.take([[1, 0, 0, 0], [2, 0, 0, 0], [3, 0, 0, 0]])] == [0, 3, 3]
