@@ -1,7 +1,8 @@
 """Rollout engine throughput against the backend's raw batched speed and a one-at-a-time loop.
 
 Four measurements on the same model, sampling parameters and env:
-  raw     one batched `generate` call on BATCH first-turn prompts (the backend's ceiling)
+  raw     one `generate` call on IN_FLIGHT first-turn prompts, BATCH rows decoding at once (the
+          backend's ceiling: as rows end, the next prompts join the batch)
   engine  `run_episodes` over EPISODES multi-turn episodes with IN_FLIGHT open at once (each call is
           split into batches of BATCH rows), one LLM policy in every seat, writing every finished
           episode to a SQLite store
@@ -64,14 +65,18 @@ def main() -> None:
     backend = load_backend("transformers", args.model, batch_size=args.batch)
     params = SamplingParams(temperature=0.8, max_new_tokens=args.max_new_tokens, seed=0)
     policy = LLMPolicy(backend, params)
-    prompts = [make_env(args.env, **ENV_KWARGS.get(args.env, {})).reset(i).messages for i in range(args.batch)]
+    prompts = [make_env(args.env, **ENV_KWARGS.get(args.env, {})).reset(i).messages for i in range(args.in_flight)]
     backend.generate(prompts[:8], params)  # warm-up
     backend.prefixes = PrefixCache()  # nothing kept from the warm-up: raw's rows start fresh, as first turns do
 
+    steps: list[int] = []  # rows of each decoding step (a forward pass of one new token a row)
+    counting = backend.model.register_forward_hook(
+        lambda _, inputs, kwargs, out: steps.append(len(kwargs["input_ids"])) if kwargs["input_ids"].shape[1] == 1 else None,
+        with_kwargs=True)
     started = time.time()
-    raw_lengths = [len(c[0].token_ids) for c in backend.generate(prompts, params)]
+    raw_tokens = sum(len(c[0].token_ids) for c in backend.generate(prompts, params))
     raw_seconds = time.time() - started
-    raw_tokens = sum(raw_lengths)
+    counting.remove()
     raw = raw_tokens / raw_seconds
 
     calls: list[tuple[int, float]] = []  # (rows, seconds) of each of the engine's generate calls
@@ -115,7 +120,7 @@ def main() -> None:
                         f"max {args.max_new_tokens} new tokens; {cpu_name()}, {os.cpu_count()} cores")
     for col in ("mode", "episodes", "turns", "generate calls", "tokens", "tokens/s", "vs raw", "vs naive"):
         table.add_column(col, justify="right")
-    table.add_row("raw", "-", str(args.batch), "1", str(raw_tokens), f"{raw:.0f}", "1.00", f"{raw / naive:.1f}x")
+    table.add_row("raw", "-", str(args.in_flight), "1", str(raw_tokens), f"{raw:.0f}", "1.00", f"{raw / naive:.1f}x")
     table.add_row("engine", str(args.episodes), str(turns), str(len(calls)), str(engine_tokens), f"{engine:.0f}",
                   f"{engine / raw:.2f}", f"{engine / naive:.1f}x")
     table.add_row("replay", "-", str(turns), "1", str(replay_tokens), f"{replay:.0f}", f"{replay / raw:.2f}",
@@ -130,12 +135,11 @@ def main() -> None:
                   f"{len(calls)} calls had fewer than {args.in_flight} rows ({', '.join(str(r) for r, _ in thin) or 'none'}), "
                   f"{sum(s for _, s in thin):.1f} s of the engine's {engine_seconds:.1f} s. Prefix cache: "
                   f"{reused} of the engine's {served_tokens} prompt tokens were not prefilled again.")
-    batched, single = prefill_seconds(backend, prompts)
-    steps = max(raw_lengths)
-    console.print(f"Where raw's {raw_seconds:.1f} s went: prefill of the {args.batch} prompts {batched:.1f} s batched "
-                  f"({single:.1f} s one at a time: {single / batched:.1f}x from batching); decoding "
-                  f"{raw_seconds - batched:.1f} s for {steps} steps, with {raw_tokens / steps:.0f} of the {args.batch} rows "
-                  f"still going in the mean step (a row leaves the batch when it ends).")
+    batched, single = prefill_seconds(backend, prompts[:args.batch])
+    console.print(f"Raw's {raw_seconds:.1f} s: {len(steps)} decoding steps with {sum(steps) / len(steps):.0f} of the "
+                  f"{args.batch} rows going in the mean step (a row leaves the batch when it ends, and the next prompts "
+                  f"join once a quarter of it has). Prefill of {args.batch} prompts: {batched:.2f} s batched, "
+                  f"{single:.1f} s one at a time ({single / batched:.1f}x from batching).")
 
 
 @torch.inference_mode()

@@ -44,7 +44,8 @@ def checkpoint_hash(path: str) -> str:
 
 
 class TransformersBackend:
-    """Loads a causal LM once; `generate` serves any number of prompts in batches of `batch_size` rows."""
+    """Loads a causal LM once; `generate` serves any number of prompts, at most `batch_size` rows
+    decoding at once (as rows end, the next prompts join: `decode`)."""
 
     def __init__(self, model: str, dtype: str = "auto", batch_size: int = 64):
         path = resolve_model(model)
@@ -89,17 +90,10 @@ class TransformersBackend:
         row_seeds = [derive_seed(seed, j) for seed in seeds for j in range(params.n)]
         stopped = (lambda tokens: any(s in self.tokenizer.decode(tokens, skip_special_tokens=True) for s in params.stop)
                    ) if params.stop else None
-        reused = self.prefixes.take(rows)
-        # Rows with like lengths still to prefill share a batch, so fewer positions are padding.
-        order = sorted(range(len(rows)), key=lambda r: len(rows[r]) - reused[r].length)
-        answers: list[Completion | None] = [None] * len(rows)
-        for start in range(0, len(rows), self.batch_size):
-            mine = order[start:start + self.batch_size]
-            out = decode(self.model, [rows[r] for r in mine], params, [row_seeds[r] for r in mine], self._eos_ids,
-                         self.tokenizer.pad_token_id, stopped, [reused[r] for r in mine], self.prefixes)
-            for r, tokens in zip(mine, out):
-                answers[r] = self._completion(tokens, params)
-        return [answers[i:i + params.n] for i in range(0, len(rows), params.n)]  # type: ignore[misc]
+        out = decode(self.model, rows, params, row_seeds, self._eos_ids, self.tokenizer.pad_token_id, stopped,
+                     self.prefixes.take(rows), self.prefixes, self.batch_size)
+        answers = [self._completion(tokens, params) for tokens in out]
+        return [answers[i:i + params.n] for i in range(0, len(rows), params.n)]
 
     @torch.inference_mode()
     def logprobs(self, prompts: Sequence[Sequence[Message]], answers: Sequence[str]) -> list[CompletionLogprobs]:
@@ -149,16 +143,20 @@ def prefill_buckets(lengths: Sequence[int], padding: int = PREFILL_PADDING) -> l
 
 def decode(model, prompts: Sequence[Sequence[int]], params: SamplingParams, row_seeds: Sequence[int],
            eos_ids: set[int], pad_id: int, stopped: Callable[[list[int]], bool] | None = None,
-           reused: Sequence[Prefix] | None = None, prefixes: PrefixCache | None = None) -> list[list[int]]:
+           reused: Sequence[Prefix] | None = None, prefixes: PrefixCache | None = None,
+           batch_size: int | None = None) -> list[list[int]]:
     """The generated token ids of each prompt (its end-of-sequence token included when it ends on one).
 
     Our own decoding loop rather than `model.generate`, which pads every prompt to the longest one and
-    keeps decoding every row until the last one ends (finished rows emit padding). Here prompts of
-    like length are prefilled together (`prefill_buckets`) and their caches joined, left-padded, into
-    one batch; a row leaves the batch as soon as it ends (end of sequence, a stop string, or
-    `max_new_tokens`), and cache columns that only padding still uses are cut. The continuous
-    batching of transformers (`generate_batch`) also drops finished rows, but takes no per-row seeded
-    sampler, which the engine's reproducibility rests on (see SeededSampler).
+    keeps decoding every row until the last one ends (finished rows emit padding). Here at most
+    `batch_size` rows decode at once [default: all]: prompts are taken in order of the tokens they
+    still have to prefill, prompts of like length are prefilled together (`prefill_buckets`) and
+    their caches joined, left-padded, into the batch; a row leaves the batch as soon as it ends (end
+    of sequence, a stop string, or `max_new_tokens`), cache columns that only padding still uses are
+    cut, and once a quarter of the batch has ended the next prompts are prefilled and join it. The
+    continuous batching of transformers (`generate_batch`) also drops finished rows and admits new
+    ones, but takes no per-row seeded sampler, which the engine's reproducibility rests on (see
+    SeededSampler).
 
     A row given a `reused` prefix (the keys and values of its prompt's first tokens, from
     `PrefixCache.take`) prefills only the rest of its prompt; every row that ends is added to
@@ -166,7 +164,60 @@ def decode(model, prompts: Sequence[Sequence[int]], params: SamplingParams, row_
     """
     device = next(model.parameters()).device
     reused = reused or [NO_PREFIX] * len(prompts)
-    caches, masks, logits, order = [], [], [], []
+    batch_size = batch_size or len(prompts)
+    waiting = sorted(range(len(prompts)), key=lambda i: len(prompts[i]) - reused[i].length)[::-1]  # next at the end
+    sampler = SeededSampler(params, []) if params.temperature > 0 else None
+    generated: list[list[int]] = [[] for _ in prompts]
+    cache, mask, scores = None, None, None
+    alive = torch.zeros(0, dtype=torch.long)  # the prompt index of each batch row
+    while waiting or len(alive):
+        if waiting and len(alive) <= batch_size - max(1, batch_size // 4):
+            rows = [waiting.pop() for _ in range(min(len(waiting), batch_size - len(alive)))]
+            parts, logits, order = _prefill(model, [prompts[i] for i in rows], [reused[i] for i in rows], pad_id, device)
+            rows = [rows[j] for j in order]
+            cache, mask = _joined(parts if cache is None else [(cache, mask), *parts])
+            alive = torch.cat([alive, torch.tensor(rows)])
+            scores = logits if scores is None else torch.cat([scores, logits])
+            if sampler is not None:
+                sampler.add([row_seeds[i] for i in rows])
+        tokens = sampler(scores) if sampler is not None else scores.argmax(-1)
+        going, ending = [], []
+        for row, (i, token) in enumerate(zip(alive.tolist(), tokens.tolist())):
+            generated[i].append(token)
+            done = (token in eos_ids or len(generated[i]) == params.max_new_tokens
+                    or (stopped is not None and stopped(generated[i])))
+            (ending if done else going).append(row)
+        if prefixes is not None:
+            for row in ending:  # its cache holds the prompt and every generated token but the last (never fed)
+                i, columns = int(alive[row]), mask[row].nonzero()[:, 0]
+                prefixes.add(prompts[i], [*prompts[i], *generated[i][:-1]],
+                             tuple((layer.keys[row][:, columns], layer.values[row][:, columns]) for layer in cache.layers))
+        if ending:
+            keep = torch.tensor(going, dtype=torch.long)
+            alive, tokens, mask = alive[keep], tokens[keep.to(device)], mask[keep.to(device)]
+            if sampler is not None:
+                sampler.keep(going)
+            if not going:
+                cache, mask, scores = None, None, None
+                continue
+            cache.batch_select_indices(keep.to(device))
+            unused = int((mask.sum(0) == 0).sum())  # leading columns of padding only
+            if unused:
+                for layer in cache.layers:
+                    layer.keys, layer.values = layer.keys[..., unused:, :], layer.values[..., unused:, :]
+                mask = mask[:, unused:]
+        positions = mask.sum(-1, keepdim=True)  # each row's tokens so far: the new token's position
+        mask = torch.cat([mask, mask.new_ones((len(alive), 1))], dim=-1)
+        scores = model(input_ids=tokens[:, None].to(device), attention_mask=mask, position_ids=positions,
+                       cache=cache, use_cache=True).logits[:, -1].float()
+    return generated
+
+
+def _prefill(model, prompts: Sequence[Sequence[int]], reused: Sequence[Prefix], pad_id: int, device
+             ) -> tuple[list[tuple[DynamicCache, torch.Tensor]], torch.Tensor, list[int]]:
+    """(cache, attention mask) of each prefill bucket of the prompts, the last position's logits of
+    every prompt, and the prompts' indices, all in the buckets' order."""
+    parts, logits, order = [], [], []
     for bucket in prefill_buckets([len(p) - r.length for p, r in zip(prompts, reused)]):
         kept = max(reused[i].length for i in bucket)
         width = max(len(prompts[i]) - reused[i].length for i in bucket)
@@ -180,55 +231,23 @@ def decode(model, prompts: Sequence[Sequence[int]], params: SamplingParams, row_
             mask[row, kept + width - len(rest):] = 1
         positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, kept:]
         # filled in place by the forward pass
-        caches.append(DynamicCache(ddp_cache_data=_left_padded([reused[i] for i in bucket], kept)) if kept else DynamicCache())
+        cache = DynamicCache(ddp_cache_data=_left_padded([reused[i] for i in bucket], kept)) if kept else DynamicCache()
         out = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
-                    cache=caches[-1], use_cache=True, logits_to_keep=1)
-        masks.append(mask)
+                    cache=cache, use_cache=True, logits_to_keep=1)
+        parts.append((cache, mask.to(device)))
         logits.append(out.logits[:, -1].float())
         order += bucket
-    width = max(mask.shape[1] for mask in masks)
-    # Join the buckets' caches into one batch, each left-padded to the longest.
+    return parts, torch.cat(logits), order
+
+
+def _joined(parts: Sequence[tuple[DynamicCache, torch.Tensor]]) -> tuple[DynamicCache, torch.Tensor]:
+    """One batch of the parts' rows, in order, each part's cache and mask left-padded to the widest."""
+    width = max(mask.shape[1] for _, mask in parts)
     cache = DynamicCache(ddp_cache_data=[
-        tuple(torch.cat([F.pad(getattr(c.layers[layer], kind), (0, 0, width - m.shape[1], 0)) for c, m in zip(caches, masks)])
+        tuple(torch.cat([F.pad(getattr(c.layers[layer], kind), (0, 0, width - m.shape[1], 0)) for c, m in parts])
               for kind in ("keys", "values"))
-        for layer in range(len(caches[0].layers))])
-    mask = torch.cat([F.pad(m, (width - m.shape[1], 0)) for m in masks]).to(device)
-    scores = torch.cat(logits)
-    positions = mask.sum(-1, keepdim=True)
-    alive = torch.tensor(order)  # the prompt index of each batch row
-    sampler = SeededSampler(params, [row_seeds[i] for i in order]) if params.temperature > 0 else None
-    generated: list[list[int]] = [[] for _ in prompts]
-    for _ in range(params.max_new_tokens):
-        tokens = sampler(scores) if sampler is not None else scores.argmax(-1)
-        going, ending = [], []
-        for row, (i, token) in enumerate(zip(alive.tolist(), tokens.tolist())):
-            generated[i].append(token)
-            done = (token in eos_ids or len(generated[i]) == params.max_new_tokens
-                    or (stopped is not None and stopped(generated[i])))
-            (ending if done else going).append(row)
-        if prefixes is not None:
-            for row in ending:  # its cache holds the prompt and every generated token but the last (never fed)
-                i, columns = int(alive[row]), mask[row].nonzero()[:, 0]
-                prefixes.add(prompts[i], [*prompts[i], *generated[i][:-1]],
-                             tuple((layer.keys[row][:, columns], layer.values[row][:, columns]) for layer in cache.layers))
-        if not going:
-            break
-        if ending:
-            keep = torch.tensor(going)
-            cache.batch_select_indices(keep.to(device))
-            alive, tokens, mask, positions = alive[keep], tokens[keep], mask[keep], positions[keep]
-            if sampler is not None:
-                sampler.keep(going)
-            unused = int((mask.sum(0) == 0).sum())  # leading columns of padding only
-            if unused:
-                for layer in cache.layers:
-                    layer.keys, layer.values = layer.keys[..., unused:, :], layer.values[..., unused:, :]
-                mask = mask[:, unused:]
-        mask = torch.cat([mask, mask.new_ones((len(alive), 1))], dim=-1)
-        scores = model(input_ids=tokens[:, None].to(device), attention_mask=mask, position_ids=positions,
-                       cache=cache, use_cache=True).logits[:, -1].float()
-        positions = positions + 1
-    return generated
+        for layer in range(len(parts[0][0].layers))])
+    return cache, torch.cat([F.pad(m, (width - m.shape[1], 0)) for _, m in parts])
 
 
 @dataclass(frozen=True)
@@ -481,6 +500,10 @@ class SeededSampler:
     def keep(self, rows: Sequence[int]) -> None:
         """Only these rows stay in the batch (in this order)."""
         self.generators = [self.generators[row] for row in rows]
+
+    def add(self, row_seeds: Sequence[int]) -> None:
+        """Rows with these seeds join the batch, after the rows in it."""
+        self.generators += [torch.Generator().manual_seed(seed) for seed in row_seeds]
 
     def __call__(self, scores: torch.Tensor) -> torch.Tensor:
         """The token drawn for each row of `scores` (batch x vocabulary logits)."""

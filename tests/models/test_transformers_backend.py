@@ -74,7 +74,7 @@ def test_decoding_matches_transformers_generate_and_each_row_stops_on_its_own(li
     assert ended == cut and len({len(row) for row in cut}) > 1
 
 
-def test_a_sampled_row_is_the_same_alone_as_in_a_batch_whose_rows_end_before_it(lively_model):
+def test_a_sampled_row_is_the_same_alone_as_in_a_batch_whose_rows_end_or_join_around_it(lively_model):
     import torch
 
     from sparring.models.transformers_backend import decode
@@ -89,7 +89,9 @@ def test_a_sampled_row_is_the_same_alone_as_in_a_batch_whose_rows_end_before_it(
         eos = {free[1][2], free[3][4]}  # rows leave the batch at different steps
         together = decode(backend.model, ids, params, seeds, eos, pad)
         alone = [decode(backend.model, [p], params, [s], eos, pad)[0] for p, s in zip(ids, seeds)]
-    assert together == alone and len({len(row) for row in together}) > 1
+        # two rows at a time: the next prompts join as rows end, into a batch whose cache is wider
+        refilled = decode(backend.model, ids, params, seeds, eos, pad, batch_size=2)
+    assert together == alone == refilled and len({len(row) for row in together}) > 1
     assert together[0] != together[4]  # the same prompt, another seed
 
 
