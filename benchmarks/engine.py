@@ -136,9 +136,10 @@ def main() -> None:
                   f"{sum(s for _, s in thin):.1f} s of the engine's {engine_seconds:.1f} s. Prefix cache: "
                   f"{reused} of the engine's {served_tokens} prompt tokens were not prefilled again.")
     batched, single = prefill_seconds(backend, prompts[:args.batch])
-    console.print(f"Raw's {raw_seconds:.1f} s: {len(steps)} decoding steps with {sum(steps) / len(steps):.0f} of the "
-                  f"{args.batch} rows going in the mean step (a row leaves the batch when it ends, and the next prompts "
-                  f"join once a quarter of it has). Prefill of {args.batch} prompts: {batched:.2f} s batched, "
+    console.print(f"Raw's {raw_seconds:.1f} s: {len(steps)} decoding steps of {sum(steps) / len(steps):.0f} rows in the "
+                  f"mean (at most {args.batch}), {raw_tokens / len(steps):.0f} of them still generating (ended rows leave "
+                  f"the batch once a quarter of it has ended, and the next prompts join). Prefill of {args.batch} prompts: "
+                  f"{batched:.2f} s batched, "
                   f"{single:.1f} s one at a time ({single / batched:.1f}x from batching).")
 
 
