@@ -3,10 +3,10 @@
 Four measurements on the same model, sampling parameters and env:
   raw     one `generate` call on IN_FLIGHT first-turn prompts, BATCH rows decoding at once (the
           backend's ceiling: as rows end, the next prompts join the batch)
-  engine  `run_episodes` over EPISODES multi-turn episodes with IN_FLIGHT open at once (each call is
-          split into batches of BATCH rows), one LLM policy in every seat, writing every finished
-          episode to a SQLite store
-  replay  every prompt the engine served, in one `generate` call (batches of BATCH, rows of like
+  engine  `run_episodes` over EPISODES multi-turn episodes with IN_FLIGHT open at once (BATCH rows of
+          each call decoding at once), one LLM policy in every seat, writing every finished episode to
+          a SQLite store
+  replay  every prompt the engine served, in one `generate` call (BATCH rows at once, rows of like
           length together) with nothing kept from earlier calls: the engine's own workload, whose later
           turns have longer prompts than the first, without the prefix cache, which the engine's later
           turns continue from (an arithmetic retry starts with the first attempt's prompt and answer)

@@ -92,7 +92,7 @@ class TransformersBackend:
         stopped = (lambda tokens: any(s in self.tokenizer.decode(tokens, skip_special_tokens=True) for s in params.stop)
                    ) if params.stop else None
         out = decode(self.model, rows, params, row_seeds, self._eos_ids, self.tokenizer.pad_token_id, stopped,
-                     self.prefixes.take(rows), self.prefixes, self.batch_size)
+                     self.prefixes, self.batch_size)
         answers = [self._completion(tokens, params) for tokens in out]
         return [answers[i:i + params.n] for i in range(0, len(rows), params.n)]
 
@@ -144,8 +144,7 @@ def prefill_buckets(lengths: Sequence[int], padding: int = PREFILL_PADDING) -> l
 
 def decode(model, prompts: Sequence[Sequence[int]], params: SamplingParams, row_seeds: Sequence[int],
            eos_ids: set[int], pad_id: int, stopped: Callable[[list[int]], bool] | None = None,
-           reused: Sequence[Prefix] | None = None, prefixes: PrefixCache | None = None,
-           batch_size: int | None = None) -> list[list[int]]:
+           prefixes: PrefixCache | None = None, batch_size: int | None = None) -> list[list[int]]:
     """The generated token ids of each prompt (its end-of-sequence token included when it ends on one).
 
     Our own decoding loop rather than `model.generate`, which pads every prompt to the longest one and
@@ -159,12 +158,11 @@ def decode(model, prompts: Sequence[Sequence[int]], params: SamplingParams, row_
     ones, but takes no per-row seeded sampler, which the engine's reproducibility rests on (see
     SeededSampler).
 
-    A row given a `reused` prefix (the keys and values of its prompt's first tokens, from
-    `PrefixCache.take`) prefills only the rest of its prompt; every row that ends is added to
-    `prefixes`, for a later call's rows that continue it.
+    With `prefixes`, a row that continues a row kept there (`PrefixCache.take`) prefills only the rest
+    of its prompt, and every row that ends is kept there, for a later call's rows that continue it.
     """
     device = next(model.parameters()).device
-    reused = reused or [NO_PREFIX] * len(prompts)
+    reused = prefixes.take(prompts) if prefixes is not None else [NO_PREFIX] * len(prompts)
     batch_size = batch_size or len(prompts)
     # Rows of like length decode together, so that fewer cache columns are padding (an attention step
     # costs as much for a padding column as for a token); next at the end.
@@ -172,7 +170,7 @@ def decode(model, prompts: Sequence[Sequence[int]], params: SamplingParams, row_
     sampler = SeededSampler(params, []) if params.temperature > 0 else None
     generated: list[list[int]] = [[] for _ in prompts]
     cache, mask, scores = None, None, None
-    alive = torch.zeros(0, dtype=torch.long)  # the prompt index of each batch row
+    alive: list[int] = []  # the prompt index of each batch row
     # Rows that have ended stay in the batch (computed, their output ignored) until a quarter of it has
     # ended: dropping rows copies the whole cache, which costs more than a few steps of them.
     ended: list[bool] = []
@@ -182,13 +180,13 @@ def decode(model, prompts: Sequence[Sequence[int]], params: SamplingParams, row_
             parts, logits, order = _prefill(model, [prompts[i] for i in rows], [reused[i] for i in rows], pad_id, device)
             rows = [rows[j] for j in order]
             cache, mask = _joined(parts if cache is None else [(cache, mask), *parts])
-            alive = torch.cat([alive, torch.tensor(rows)])
+            alive += rows
             ended += [False] * len(rows)
             scores = logits if scores is None else torch.cat([scores, logits])
             if sampler is not None:
                 sampler.add([row_seeds[i] for i in rows])
         tokens = sampler(scores) if sampler is not None else scores.argmax(-1)
-        for row, (i, token) in enumerate(zip(alive.tolist(), tokens.tolist())):
+        for row, (i, token) in enumerate(zip(alive, tokens.tolist())):
             if ended[row]:
                 continue
             generated[i].append(token)
@@ -200,14 +198,14 @@ def decode(model, prompts: Sequence[Sequence[int]], params: SamplingParams, row_
                              tuple((layer.keys[row][:, columns], layer.values[row][:, columns]) for layer in cache.layers))
         if sum(ended) >= max(1, len(alive) // 4):
             going = [row for row, done in enumerate(ended) if not done]
-            keep = torch.tensor(going, dtype=torch.long)
-            alive, tokens, mask, ended = alive[keep], tokens[keep.to(device)], mask[keep.to(device)], [False] * len(going)
+            keep = torch.tensor(going, dtype=torch.long, device=device)
+            alive, tokens, mask, ended = [alive[row] for row in going], tokens[keep], mask[keep], [False] * len(going)
             if sampler is not None:
                 sampler.keep(going)
             if not going:
                 cache, mask, scores = None, None, None
                 continue
-            cache.batch_select_indices(keep.to(device))
+            cache.batch_select_indices(keep)
             unused = int((mask.sum(0) == 0).sum())  # leading columns of padding only
             if unused:
                 for layer in cache.layers:
@@ -334,8 +332,8 @@ PREFIX_CALLS = 2
 class _KeptRow:
     call: int  # the `PrefixCache.take` call it was kept after
     prompt: tuple[int, ...]
-    tokens: tuple[int, ...]  # the tokens whose keys and values `prefix` holds: the prompt, then the answer
-    prefix: Prefix
+    tokens: tuple[int, ...]  # the tokens whose keys and values `layers` holds: the prompt, then the answer
+    layers: tuple[tuple[torch.Tensor, torch.Tensor], ...]
     nbytes: int
 
 
@@ -360,8 +358,7 @@ class PrefixCache:
         self.reused_tokens = 0  # prompt tokens not prefilled again, over all calls: benchmarks print it
 
     def add(self, prompt: Sequence[int], tokens: Sequence[int], layers: tuple[tuple[torch.Tensor, torch.Tensor], ...]) -> None:
-        kept = _KeptRow(self.calls, tuple(prompt), tuple(tokens), Prefix(len(tokens), layers),
-                        sum(k.nbytes + v.nbytes for k, v in layers))
+        kept = _KeptRow(self.calls, tuple(prompt), tuple(tokens), layers, sum(k.nbytes + v.nbytes for k, v in layers))
         if kept.nbytes > self.max_bytes:
             return
         self.rows[self.added] = kept
@@ -393,8 +390,7 @@ class PrefixCache:
                 found.append(NO_PREFIX)
                 continue
             used.add(best)
-            layers = self.rows[best].prefix.layers
-            found.append(Prefix(shared, tuple((k[:, :shared], v[:, :shared]) for k, v in layers)))
+            found.append(Prefix(shared, tuple((k[:, :shared], v[:, :shared]) for k, v in self.rows[best].layers)))
             self.reused_tokens += shared
         for kept in used:
             self._drop(kept)
@@ -425,7 +421,7 @@ def chat_completion_ids(tokenizer, prompt: Sequence[Message], answer: str) -> tu
                                                return_dict=True)["input_ids"]
     full = tokenizer.apply_chat_template(messages + [{"role": "assistant", "content": answer}], tokenize=True,
                                          return_dict=True)["input_ids"]
-    shared = next((i for i, (a, b) in enumerate(zip(prompt_ids, full)) if a != b), min(len(prompt_ids), len(full)))
+    shared = _common_prefix(prompt_ids, full)
     return list(full[:shared]), list(full[shared:])
 
 
